@@ -1,0 +1,119 @@
+"""The layer contract (DESIGN §4): explicit forward(x, training) / backward(dy) -> dx, no autograd.
+
+Layers keep the inputs/outputs backward needs, accumulate into their parameters' ``grad`` views and
+reuse their output/workspace buffers across calls with the same input shape: the arrays that
+``forward``/``backward`` return are valid until the layer's next call. ``layer(x)`` returns a copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from fastnn.backend import CPU, Backend
+from fastnn.params import Parameter
+
+
+class Module:
+    """Base class of every layer and of Sequential."""
+
+    def __init__(self) -> None:
+        self.training = True
+        self.backend: Backend = CPU
+        self.label = type(self).__name__
+        self._params: dict[str, Parameter] = {}
+        self._buffers: dict[str, np.ndarray] = {}
+
+    # --- compute -------------------------------------------------------------------------------
+    def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} must define forward(x, training)")
+
+    def backward(self, dy: np.ndarray) -> np.ndarray:
+        raise TypeError(f"{type(self).__name__} must define backward(dy)")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x, self.training).copy()
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        """Shape of the output for an input of ``input_shape`` (validates it)."""
+        raise TypeError(f"{type(self).__name__} must define output_shape")
+
+    # --- buffers -------------------------------------------------------------------------------
+    def _buffer(self, key: str, shape: tuple[int, ...], dtype=np.float32, zero: bool = False) -> np.ndarray:
+        """A workspace kept across calls; reallocated only when the shape changes."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self.backend.zeros(shape, dtype) if zero else self.backend.empty(shape, dtype)
+            self._buffers[key] = buf
+        return buf
+
+    def _check_input(self, x: np.ndarray, expected: str, ok: bool) -> None:
+        """Raise a ValueError naming this layer, the expected and the actual input."""
+        if not isinstance(x, np.ndarray):
+            raise ValueError(f"{self.label}: expected a NumPy array {expected}, got {type(x).__name__}")
+        if x.dtype != np.float32:
+            raise ValueError(f"{self.label}: expected float32 input {expected}, got dtype {x.dtype} "
+                             f"(convert with x.astype(np.float32))")
+        if not ok:
+            raise ValueError(f"{self.label}: expected input of shape {expected}, got {tuple(x.shape)}")
+
+    # --- parameters and state ----------------------------------------------------------------------
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._params.items():
+            yield prefix + name, p
+
+    def parameters(self) -> list[Parameter]:
+        return [p for _, p in self.named_parameters()]
+
+    def named_state(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Parameters' data and persistent buffers (running statistics), PyTorch state_dict order."""
+        for name, p in self.named_parameters(prefix):
+            yield name, p.data
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {name: np.array(a, copy=True) for name, a in self.named_state()}
+
+    def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
+        """Copy arrays into this model's parameters; keys and shapes must match (``strict``)."""
+        own = dict(self.named_state())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        if strict and (missing or unexpected):
+            raise KeyError(f"{self.label}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        for key, target in own.items():
+            if key not in state:
+                continue
+            value = np.asarray(state[key])
+            if value.shape != target.shape:
+                raise ValueError(f"{self.label}.load_state_dict: {key!r} expected shape {target.shape}, "
+                                 f"got {value.shape}")
+            if not np.all(np.isfinite(value)):
+                raise ValueError(f"{self.label}.load_state_dict: {key!r} contains NaN or Inf")
+            target[...] = value
+
+    def train(self, mode: bool = True) -> Module:
+        self.training = mode
+        return self
+
+    def eval(self) -> Module:
+        return self.train(False)
+
+    def config(self) -> dict:
+        """Constructor arguments that rebuild this layer (saved as the architecture)."""
+        return {}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.extra_repr()})"
+
+
+def pair(value: int | tuple[int, int], name: str, layer: str) -> tuple[int, int]:
+    """PyTorch's int-or-(h, w) argument convention, validated."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value), int(value)
+    if isinstance(value, (tuple, list)) and len(value) == 2 and all(isinstance(v, (int, np.integer)) for v in value):
+        return int(value[0]), int(value[1])
+    raise ValueError(f"{layer}: {name} must be an int or an (h, w) pair of ints, got {value!r}")

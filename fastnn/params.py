@@ -1,0 +1,78 @@
+"""Parameters and the flat buffers that hold them (DESIGN §3).
+
+A built model owns ONE contiguous float32 ``data`` buffer and ONE ``grad`` buffer; every
+``Parameter.data`` / ``Parameter.grad`` is a reshaped view into them, so one optimizer kernel
+launch updates the whole model and ``zero_grad`` is one memset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array: ``data`` and ``grad`` are NumPy views (into a FlatParams once adopted)."""
+
+    __slots__ = ("data", "grad", "flat", "offset")
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = np.ascontiguousarray(data, dtype=np.float32)
+        self.grad = np.zeros_like(self.data)
+        self.flat: FlatParams | None = None
+        self.offset = 0
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.shape})"
+
+
+class FlatParams:
+    """One contiguous data buffer and one grad buffer holding a list of parameters back to back."""
+
+    def __init__(self, params: Iterable[Parameter]) -> None:
+        self.params = list(params)
+        total = sum(p.size for p in self.params)
+        self.data = np.empty(total, dtype=np.float32)
+        self.grad = np.zeros(total, dtype=np.float32)
+        offset = 0
+        for p in self.params:
+            n = p.size
+            self.data[offset:offset + n] = p.data.reshape(-1)
+            self.grad[offset:offset + n] = p.grad.reshape(-1)
+            p.data = self.data[offset:offset + n].reshape(p.shape)
+            p.grad = self.grad[offset:offset + n].reshape(p.shape)
+            p.flat, p.offset = self, offset
+            offset += n
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @staticmethod
+    def of(params: Iterable[Parameter]) -> FlatParams:
+        """The FlatParams holding all of ``params``; adopts them into a new one if they are not in one."""
+        params = list(params)
+        owners = {id(p.flat) for p in params}
+        if len(owners) == 1 and params and params[0].flat is not None:
+            return params[0].flat
+        return FlatParams(params)
+
+    def ranges(self, params: Iterable[Parameter]) -> list[tuple[int, int]]:
+        """[start, end) ranges of ``params`` in this buffer, sorted, adjacent ones merged."""
+        spans = sorted((p.offset, p.offset + p.size) for p in params)
+        merged: list[tuple[int, int]] = []
+        for start, end in spans:
+            if merged and merged[-1][1] == start:
+                merged[-1] = (merged[-1][0], end)
+            else:
+                merged.append((start, end))
+        return merged

@@ -1,0 +1,9 @@
+"""Numba CPU kernels: the same file names, function names and argument order as kernels.reference."""
+
+from kernels.cpu.activation import *  # noqa: F403
+from kernels.cpu.conv import *  # noqa: F403
+from kernels.cpu.im2col import *  # noqa: F403
+from kernels.cpu.loss import *  # noqa: F403
+from kernels.cpu.matmul import *  # noqa: F403
+from kernels.cpu.optim import *  # noqa: F403
+from kernels.cpu.pool import *  # noqa: F403

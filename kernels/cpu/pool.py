@@ -1,0 +1,87 @@
+"""2-D max / average pooling (formulas: kernels/reference/pool.py). Parallel over the batch.
+
+x, dx (N,C,H,W); y, dy, idx (N,C,OH,OW); idx int32 = argmax as h*W + w in the input plane.
+"""
+
+from numba import prange
+
+from kernels.cpu._jit import pjit
+
+__all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
+
+
+@pjit
+def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for b in prange(n):
+        for ci in range(c):
+            for a in range(oh):
+                h0 = max(a * sh - ph, 0)
+                h1 = min(a * sh - ph + kh, h)
+                for q in range(ow):
+                    w0 = max(q * sw - pw, 0)
+                    w1 = min(q * sw - pw + kw, w)
+                    best = x[b, ci, h0, w0]
+                    arg = h0 * w + w0
+                    for hh in range(h0, h1):
+                        for ww in range(w0, w1):
+                            v = x[b, ci, hh, ww]
+                            if v > best or (v != v and best == best):
+                                best = v
+                                arg = hh * w + ww
+                    y[b, ci, a, q] = best
+                    idx[b, ci, a, q] = arg
+
+
+@pjit
+def maxpool2d_backward(dx, dy, idx, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = dx.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    for b in prange(n):
+        for ci in range(c):
+            plane = dx[b, ci].reshape(h * w)
+            plane[:] = 0
+            for a in range(oh):
+                for q in range(ow):
+                    plane[idx[b, ci, a, q]] += dy[b, ci, a, q]
+
+
+@pjit
+def avgpool2d_forward(y, x, kh, kw, sh, sw, ph, pw, count_include_pad):
+    n, c, h, w = x.shape
+    oh, ow = y.shape[2], y.shape[3]
+    for b in prange(n):
+        for ci in range(c):
+            for a in range(oh):
+                h0 = max(a * sh - ph, 0)
+                h1 = min(a * sh - ph + kh, h)
+                for q in range(ow):
+                    w0 = max(q * sw - pw, 0)
+                    w1 = min(q * sw - pw + kw, w)
+                    s = x[b, ci, h0, w0] * 0
+                    for hh in range(h0, h1):
+                        for ww in range(w0, w1):
+                            s += x[b, ci, hh, ww]
+                    div = kh * kw if count_include_pad else (h1 - h0) * (w1 - w0)
+                    y[b, ci, a, q] = s / div
+
+
+@pjit
+def avgpool2d_backward(dx, dy, kh, kw, sh, sw, ph, pw, count_include_pad):
+    n, c, h, w = dx.shape
+    oh, ow = dy.shape[2], dy.shape[3]
+    for b in prange(n):
+        dx[b] = 0
+        for ci in range(c):
+            for a in range(oh):
+                h0 = max(a * sh - ph, 0)
+                h1 = min(a * sh - ph + kh, h)
+                for q in range(ow):
+                    w0 = max(q * sw - pw, 0)
+                    w1 = min(q * sw - pw + kw, w)
+                    div = kh * kw if count_include_pad else (h1 - h0) * (w1 - w0)
+                    g = dy[b, ci, a, q] / div
+                    for hh in range(h0, h1):
+                        for ww in range(w0, w1):
+                            dx[b, ci, hh, ww] += g

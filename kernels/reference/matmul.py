@@ -1,0 +1,24 @@
+"""Fully connected product with a fused bias + activation epilogue.
+
+forward:  y = act(x @ w.T + b)          x (N, K), w (M, K), b (M,), y (N, M)
+backward: g = dy * act'(y)              dy, y (N, M)
+          dx = g @ w  (N, K);  dw += g.T @ x  (M, K);  db += sum_n g  (M,)
+dx is skipped when ``need_dx`` is False (first layer).
+"""
+
+
+from kernels.reference.activation import act_from_output_backward, apply_activation
+
+__all__ = ["linear_forward", "linear_backward"]
+
+
+def linear_forward(y, x, w, b, act, alpha):
+    y[...] = apply_activation(x @ w.T + b, act, alpha)
+
+
+def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx):
+    g = act_from_output_backward(dy, y, act, alpha)
+    if need_dx:
+        dx[...] = g @ w
+    dw += g.T @ x
+    db += g.sum(axis=0)

@@ -1,0 +1,51 @@
+"""One entry per op: where its reference, CPU and CUDA implementations live and which test covers it.
+
+An op family is one file name in ``reference/``, ``cpu/`` and ``cuda/`` holding every function
+listed under ``functions`` (forward and backward). ``tests/kernels/test_registry.py`` fails when an
+implementation or a test is missing; ``status()`` reports "cuda: missing" until the CUDA issue lands.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Op:
+    """An op family: its file name, the functions it exports and the test module that checks them."""
+
+    name: str
+    functions: tuple[str, ...]
+    test: str
+    dtypes: tuple[str, ...] = ("float32", "float64")
+
+    def implementation(self, backend: str, function: str):
+        """The function object in ``kernels.<backend>.<name>``, or None when missing."""
+        try:
+            module = importlib.import_module(f"kernels.{backend}.{self.name}")
+        except ModuleNotFoundError:
+            return None
+        return getattr(module, function, None)
+
+    def status(self) -> dict[str, str]:
+        """{"reference": "ok"|"missing", "cpu": ..., "cuda": ...}."""
+        out = {}
+        for backend in ("reference", "cpu", "cuda"):
+            found = all(self.implementation(backend, f) is not None for f in self.functions)
+            out[backend] = "ok" if found else "missing"
+        return out
+
+
+OPS: dict[str, Op] = {op.name: op for op in (
+    Op("matmul", ("linear_forward", "linear_backward"), "tests/kernels/test_matmul.py"),
+    Op("im2col", ("im2col", "col2im"), "tests/kernels/test_conv.py"),
+    Op("conv", ("conv2d_forward", "conv2d_backward"), "tests/kernels/test_conv.py"),
+    Op("pool", ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"),
+       "tests/kernels/test_pool.py"),
+    Op("activation", ("relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
+                      "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward"),
+       "tests/kernels/test_activation.py"),
+    Op("loss", ("softmax_cross_entropy_forward", "softmax_cross_entropy_backward"), "tests/kernels/test_loss.py"),
+    Op("optim", ("sgd_update", "adam_update"), "tests/kernels/test_optim.py"),
+)}
