@@ -15,6 +15,7 @@ from fastnn.data.loader import BatchIterator
 from fastnn.losses import CrossEntropyLoss
 from fastnn.model import Sequential
 from fastnn.optim import Optimizer
+from fastnn.schedules import LRScheduler
 
 
 class TrainingDivergedError(RuntimeError):
@@ -71,9 +72,9 @@ def evaluate(model: Sequential, loss_fn: CrossEntropyLoss, data, batch_size: int
 
 def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, train, val=None, epochs: int = 1,
         batch_size: int = 32, shuffle: bool = True, seed: int | np.random.Generator = 0,
-        progress: bool = True) -> History:
+        scheduler: LRScheduler | None = None, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` over ``train`` = (x, y) or a BatchIterator (reshuffled every epoch),
-    validating on ``val`` after each epoch. Returns the History of loss/accuracy (and val_*).
+    validating on ``val`` after each epoch and stepping ``scheduler`` once per epoch. Returns the History of loss/accuracy (and val_*).
 
     If the loss becomes NaN or Inf, the weights are restored to the last step whose loss was finite
     and TrainingDivergedError says at which epoch and step.
@@ -115,6 +116,9 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         metrics = {"loss": total_loss / count, "accuracy": correct / count}
         if val is not None:
             metrics.update({f"val_{k}": v for k, v in evaluate(model, loss_fn, val).items()})
+        if scheduler is not None:
+            metrics["lr"] = optimizer.param_groups[0]["lr"]
+            scheduler.step()
         history.append(metrics)
         if progress:
             tqdm.write(f"epoch {epoch}/{epochs}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -13,9 +13,11 @@ __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward"]
 
 def softmax_cross_entropy_forward(losses, probs, logits, labels):
     m = logits.max(axis=1, keepdims=True)
-    lse = m + np.log(np.exp(logits - m).sum(axis=1, keepdims=True))
-    losses[...] = lse[:, 0] - logits[np.arange(len(labels)), labels]
-    probs[...] = np.exp(logits - lse)
+    e = np.exp(logits - m)
+    s = e.sum(axis=1, keepdims=True)
+    # lse - z_y summed as (m - z_y) + log(s): no cancellation of two large numbers in float32
+    losses[...] = (m[:, 0] - logits[np.arange(len(labels)), labels]) + np.log(s[:, 0])
+    probs[...] = e / s  # == exp(z - lse), without lse's rounding (|lse| * eps) when logits are large
 
 
 def softmax_cross_entropy_backward(dlogits, probs, labels, scale):

@@ -1,0 +1,5 @@
+import sys
+
+from fastnn.cli import main
+
+sys.exit(main())

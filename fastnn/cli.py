@@ -1,0 +1,181 @@
+"""Command line: ``fastnn train | eval | info | warmup | bench``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+DEFAULT_OUTPUT = "fastnn-model.safetensors"
+
+
+def _load_data(spec: str, split_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """'mnist-bundled' or 'mnist:/dir' / 'fashion-mnist:/dir' -> train/val/test (70/20/10, stratified)."""
+    from fastnn.data import load_bundled_mnist, load_mnist_dir, train_val_test
+
+    if spec == "mnist-bundled":
+        images, labels = load_bundled_mnist()
+    elif ":" in spec and spec.split(":", 1)[0] in ("mnist", "fashion-mnist"):
+        images, labels = load_mnist_dir(spec.split(":", 1)[1], kind="train")
+    else:
+        raise SystemExit(f"fastnn: unknown --data {spec!r}; use mnist-bundled, mnist:/dir or fashion-mnist:/dir")
+    return train_val_test(images, labels, seed=split_seed)
+
+
+def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay: float):
+    from fastnn import optim
+
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import fastnn
+    from fastnn import io, nn
+    from fastnn.schedules import CosineAnnealingLR
+
+    fastnn.manual_seed(args.seed)
+    data = _load_data(args.data, args.seed)
+    model = fastnn.models.MODELS[args.model]()
+    loss_fn = nn.CrossEntropyLoss()
+    opt = _make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
+    scheduler = CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
+    print(f"training {args.model} ({model.flat.size:,} parameters) on {args.data}: "
+          f"{len(data['train'][1])} train / {len(data['val'][1])} val / {len(data['test'][1])} test images, "
+          f"{args.optimizer} lr={args.lr} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+    start = time.perf_counter()
+    fastnn.fit(model, loss_fn, opt, data["train"], val=data["val"], epochs=args.epochs,
+               batch_size=args.batch_size, seed=args.seed, scheduler=scheduler, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    test = fastnn.evaluate(model, loss_fn, data["test"])
+    io.save(model, args.output, metadata={"data": args.data, "split_seed": str(args.seed), "model": args.model})
+    print(f"trained in {seconds:.1f} s; test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%} "
+          f"({len(data['test'][1])} held-out images); saved {args.output}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    import fastnn
+    from fastnn import io, nn
+
+    model = io.load(args.model_file)
+    meta = io.read_metadata(args.model_file)
+    data_spec = args.data or meta.get("data", "mnist-bundled")
+    seed = args.seed if args.seed is not None else int(meta.get("split_seed", 0))
+    data = _load_data(data_spec, seed)
+    result = fastnn.evaluate(model, nn.CrossEntropyLoss(), data[args.split])
+    print(f"{args.model_file}: {args.split} split of {data_spec} (seed {seed}): loss {result['loss']:.4f}, "
+          f"accuracy {result['accuracy']:.2%} on {len(data[args.split][1])} images")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import numba
+
+    import fastnn
+    import kernels
+
+    print(f"fastnn {fastnn.__version__}, numpy {np.__version__}, numba {numba.__version__}, python "
+          f"{sys.version.split()[0]}")
+    print(f"threads: numba {numba.get_num_threads()} (layer {numba.config.THREADING_LAYER}), "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')}, cores {os.cpu_count()}")
+    try:
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            print(f"  {pool['internal_api']} {pool.get('version')}: {pool['num_threads']} threads "
+                  f"({os.path.basename(pool['filepath'])})")
+    except ImportError:
+        pass
+    print(f"numba cache dir: {numba.config.CACHE_DIR or 'next to the kernel sources (in-tree)'}")
+    print(f"CUDA: {_cuda_status()}")
+    print("kernels: " + ", ".join(f"{name} ({', '.join(f'{b}: {s}' for b, s in op.status().items())})"
+                                  for name, op in kernels.OPS.items()))
+    return 0
+
+
+def _cuda_status() -> str:
+    try:
+        from numba import cuda
+    except ImportError:
+        return "unusable (numba.cuda not importable)"
+    try:
+        if not cuda.is_available():
+            return "unusable (no CUDA driver or device); fastnn's CUDA kernels are not implemented yet"
+        return f"device {cuda.get_current_device().name}, but fastnn's CUDA kernels are not implemented yet"
+    except Exception as e:  # the driver probe can fail in many ways; report, don't crash
+        return f"unusable ({e})"
+
+
+def cmd_warmup(args: argparse.Namespace) -> int:
+    """Compile (or load from cache) every kernel the LeNet-5 and MLP training/eval paths use."""
+    import fastnn
+    from fastnn import nn
+
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    for name in ("lenet5", "mlp"):
+        model = fastnn.models.MODELS[name]()
+        loss_fn = nn.CrossEntropyLoss()
+        for opt in (fastnn.optim.Adam(model.parameters()), fastnn.optim.SGD(model.parameters(), momentum=0.9)):
+            x = rng.standard_normal((2, 1, 28, 28)).astype(np.float32)
+            loss_fn(model.forward(x, True), np.array([0, 1]))
+            opt.zero_grad()
+            model.backward(loss_fn.backward(), input_grad=False)
+            opt.step()
+        model.forward(x, False)
+    print(f"warmup: kernels ready in {time.perf_counter() - start:.2f} s")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from fastnn import bench
+
+    return bench.main(args.bench_args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fastnn.models import MODELS
+
+    parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train a model (default: LeNet-5 on the bundled MNIST digits)")
+    t.add_argument("--model", choices=sorted(MODELS), default="lenet5")
+    t.add_argument("--data", default="mnist-bundled", help="mnist-bundled | mnist:/dir | fashion-mnist:/dir")
+    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--schedule", choices=("cosine", "constant"), default="cosine",
+                   help="learning-rate schedule over the epochs")
+    t.add_argument("--optimizer", choices=("adam", "sgd"), default="adam")
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--output", "-o", default=DEFAULT_OUTPUT)
+    t.add_argument("--no-progress", action="store_true")
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("eval", help="evaluate a saved model on a data split")
+    e.add_argument("model_file")
+    e.add_argument("--data", default=None, help="default: the data the model was trained on")
+    e.add_argument("--split", choices=("train", "val", "test"), default="test")
+    e.add_argument("--seed", type=int, default=None, help="split seed (default: the training seed)")
+    e.set_defaults(func=cmd_eval)
+    sub.add_parser("info", help="versions, threads, cache dir, CUDA").set_defaults(func=cmd_info)
+    sub.add_parser("warmup", help="compile the hot kernels ahead of the first run").set_defaults(func=cmd_warmup)
+    b = sub.add_parser("bench", help="side-by-side timing vs PyTorch CPU and NumPy", add_help=False)
+    b.add_argument("bench_args", nargs=argparse.REMAINDER)
+    b.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError, OSError) as e:
+        print(f"fastnn {args.command}: error: {e}", file=sys.stderr)
+        return 2
