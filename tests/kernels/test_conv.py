@@ -1,0 +1,277 @@
+"""im2col / col2im and conv2d_forward / conv2d_backward.
+
+reference == cpu on sampled geometries (batch 1, odd/non-square sizes, stride 2/3, padding, kernels
+1/3/5, non-square kernels, (kh, kw) != (sh, sw)); every fused activation; need_dx; dw/db
+accumulation; the forward's ``col`` workspace; float64 gradchecks of both backends; PyTorch's
+conv2d (forward and autograd); hypothesis: im2col-GEMM conv == direct conv, col2im adjoint of im2col.
+"""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from gradcheck import assert_close, assert_grad_close, numerical_grad, weighted_sum
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import kernels
+from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
+from kernels.reference.im2col import conv_out_size
+
+REF = kernels.get("reference")
+CPU = kernels.get("cpu")
+BACKENDS = {"reference": REF, "cpu": CPU}
+DTYPES = [np.float32, np.float64]
+ACTS = [(ACT_NONE, 0.0), (ACT_RELU, 0.0), (ACT_LEAKY_RELU, 0.1), (ACT_SIGMOID, 0.0), (ACT_TANH, 0.0)]
+ACT_IDS = ["none", "relu", "leaky_relu", "sigmoid", "tanh"]
+
+# (N, C, H, W, O, KH, KW, SH, SW, PH, PW)
+CASES = [
+    (1, 1, 5, 5, 1, 1, 1, 1, 1, 0, 0),  # 1x1 kernel, batch 1
+    (2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1),  # 3x3 "same", non-square input
+    (2, 2, 9, 8, 3, 5, 5, 2, 2, 2, 2),  # 5x5, stride 2, padding 2
+    (3, 2, 6, 7, 2, 3, 2, 1, 2, 1, 0),  # non-square kernel and stride
+    (1, 3, 8, 5, 5, 2, 3, 3, 1, 0, 1),  # stride 3x1, (kh,kw) != (sh,sw), ragged output
+    (2, 1, 5, 5, 2, 5, 3, 1, 2, 0, 1),  # kernel as tall as the input
+    (2, 2, 4, 4, 2, 2, 2, 2, 2, 0, 0),  # kernel == stride (non-overlapping)
+]
+CASE_IDS = ["x".join(map(str, c)) for c in CASES]
+
+
+def geometry(case):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw = case
+    return n, c, h, w, o, kh, kw, sh, sw, ph, pw, conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+
+
+def make_inputs(case, dtype, seed=0):
+    n, c, h, w, o, kh, kw, *_ = case
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = (rng.standard_normal((o, c, kh, kw)) / np.sqrt(c * kh * kw)).astype(dtype)
+    b = rng.standard_normal(o).astype(dtype)
+    return x, wt, b
+
+
+def run_im2col(mod, x, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
+    col = np.full((c * kh * kw, n * oh * ow), np.nan, dtype=x.dtype)
+    mod.im2col(col, x, kh, kw, sh, sw, ph, pw)
+    return col
+
+
+def run_col2im(mod, col, xshape, kh, kw, sh, sw, ph, pw):
+    dx = np.full(xshape, np.nan, dtype=col.dtype)
+    mod.col2im(dx, col, kh, kw, sh, sw, ph, pw)
+    return dx
+
+
+def forward(mod, x, w, b, sh, sw, ph, pw, act, alpha):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
+    dt = x.dtype
+    y = np.full((n, o, oh, ow), np.nan, dtype=dt)
+    col = np.full((c * kh * kw, n * oh * ow), np.nan, dtype=dt)
+    ws_y = np.full((o, n * oh * ow), np.nan, dtype=dt)
+    mod.conv2d_forward(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha)
+    return y, col
+
+
+def backward(mod, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, dw0=None, db0=None):
+    """Run conv2d_backward; dx starts as a sentinel, dw/db start at dw0/db0 (zeros by default)."""
+    dt = x.dtype
+    o = w.shape[0]
+    dx = np.full(x.shape, 7.0, dtype=dt)
+    dw = np.zeros(w.shape, dt) if dw0 is None else dw0.copy()
+    db = np.zeros(o, dt) if db0 is None else db0.copy()
+    ws_dcol = np.full(col.shape, np.nan, dtype=dt)
+    ws_g = np.full((o, col.shape[1]), np.nan, dtype=dt)
+    ws_dw = np.full((o, col.shape[0]), np.nan, dtype=dt)
+    mod.conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
+                        need_dx)
+    return dx, dw, db
+
+
+# ---------------------------------------------------------------------------------------- im2col
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_im2col_cpu_matches_reference(case, dtype):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow = geometry(case)
+    x = make_inputs(case, dtype)[0]
+    col_ref = run_im2col(REF, x, kh, kw, sh, sw, ph, pw)
+    col_cpu = run_im2col(CPU, x, kh, kw, sh, sw, ph, pw)
+    assert col_ref.shape == (c * kh * kw, n * oh * ow)
+    np.testing.assert_array_equal(col_cpu, col_ref)  # a pure copy: exact, every entry written
+    # spot-check the documented layout on the reference itself
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    rng = np.random.default_rng(5)
+    for _ in range(20):
+        nn, cc, i, j, a, q = (int(rng.integers(m)) for m in (n, c, kh, kw, oh, ow))
+        assert col_ref[(cc * kh + i) * kw + j, (nn * oh + a) * ow + q] == xp[nn, cc, a * sh + i, q * sw + j]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_col2im_cpu_matches_reference(case, dtype):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow = geometry(case)
+    col = np.random.default_rng(2).standard_normal((c * kh * kw, n * oh * ow)).astype(dtype)
+    dx_ref = run_col2im(REF, col, (n, c, h, w), kh, kw, sh, sw, ph, pw)
+    dx_cpu = run_col2im(CPU, col, (n, c, h, w), kh, kw, sh, sw, ph, pw)
+    assert np.isfinite(dx_cpu).all(), "col2im must overwrite every entry of dx"
+    assert_close(dx_cpu, dx_ref, dtype)
+
+
+# ------------------------------------------------------------------------------ conv forward
+
+
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_forward_cpu_matches_reference(case, dtype, act, alpha):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow = geometry(case)
+    x, wt, b = make_inputs(case, dtype)
+    y_ref, col_ref = forward(REF, x, wt, b, sh, sw, ph, pw, act, alpha)
+    y_cpu, col_cpu = forward(CPU, x, wt, b, sh, sw, ph, pw, act, alpha)
+    assert y_cpu.shape == (n, o, oh, ow)
+    assert_close(y_cpu, y_ref, dtype)
+    # the forward leaves im2col(x) in the col workspace (reused by backward)
+    im = run_im2col(REF, x, kh, kw, sh, sw, ph, pw)
+    np.testing.assert_array_equal(col_cpu, im)
+    np.testing.assert_array_equal(col_ref, im)
+
+
+@pytest.mark.parametrize("act", [ACT_NONE, ACT_RELU, ACT_TANH], ids=["none", "relu", "tanh"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_forward_matches_torch(case, dtype, act):
+    *_, sh, sw, ph, pw = case
+    x, wt, b = make_inputs(case, dtype, seed=7)
+    z = F.conv2d(torch.from_numpy(x), torch.from_numpy(wt), torch.from_numpy(b), stride=(sh, sw),
+                 padding=(ph, pw))
+    expected = {ACT_NONE: z, ACT_RELU: F.relu(z), ACT_TANH: torch.tanh(z)}[act].numpy()
+    for name, mod in BACKENDS.items():
+        y, _ = forward(mod, x, wt, b, sh, sw, ph, pw, act, 0.0)
+        assert_close(y, expected, dtype, tol=2e-5 if dtype == np.float32 else 1e-10, what=name)
+
+
+# ----------------------------------------------------------------------------- conv backward
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_backward_cpu_matches_reference(case, dtype, act, alpha, need_dx):
+    *_, sh, sw, ph, pw = case
+    x, wt, b = make_inputs(case, dtype)
+    rng = np.random.default_rng(1)
+    y, col = forward(REF, x, wt, b, sh, sw, ph, pw, act, alpha)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dw0 = rng.standard_normal(wt.shape).astype(dtype)
+    db0 = rng.standard_normal(b.shape).astype(dtype)
+    args = (dy, col, x, wt, y, sh, sw, ph, pw, act, alpha, need_dx)
+    out_ref = backward(REF, *args, dw0=dw0, db0=db0)
+    out_cpu = backward(CPU, *args, dw0=dw0, db0=db0)
+    for name, a, r in zip(("dx", "dw", "db"), out_cpu, out_ref):
+        assert_close(a, r, dtype, what=name)
+    for mod, (dx, dw, db) in (("reference", out_ref), ("cpu", out_cpu)):
+        if not need_dx:
+            assert np.all(dx == 7.0), f"{mod}: dx must be left untouched when need_dx is False"
+        _, dw_z, db_z = backward(BACKENDS[mod], *args)
+        assert_close(dw, dw0 + dw_z, dtype, what=f"{mod} dw accumulates")
+        assert_close(db, db0 + db_z, dtype, what=f"{mod} db accumulates")
+
+
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_backward_matches_torch_autograd(backend, case):
+    mod = BACKENDS[backend]
+    *_, sh, sw, ph, pw = case
+    x, wt, b = make_inputs(case, np.float64, seed=11)
+    y, col = forward(mod, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0)
+    dy = np.random.default_rng(12).standard_normal(y.shape)
+    dx, dw, db = backward(mod, dy, col, x, wt, y, sh, sw, ph, pw, ACT_TANH, 0.0, True)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, wt, b))
+    torch.tanh(F.conv2d(tx, tw, tb, stride=(sh, sw), padding=(ph, pw))).backward(torch.tensor(dy))
+    for name, ours, theirs in (("dx", dx, tx.grad), ("dw", dw, tw.grad), ("db", db, tb.grad)):
+        assert_close(ours, theirs.numpy(), np.float64, tol=1e-10, what=name)
+
+
+# -------------------------------------------------------------------------------- gradcheck
+
+GRAD_CASES = [
+    (1, 2, 5, 4, 2, 3, 3, 1, 1, 1, 1),
+    (2, 1, 6, 5, 2, 3, 2, 2, 1, 1, 0),
+    (1, 2, 5, 5, 3, 1, 1, 2, 2, 0, 0),
+    (1, 1, 7, 6, 2, 5, 3, 2, 3, 2, 1),
+]
+
+
+def _away_from_kink(case, seed):
+    """float64 inputs whose pre-activations stay >= 1e-2 away from 0 (ReLU kinks)."""
+    *_, sh, sw, ph, pw = case
+    for s in range(seed, seed + 1000):
+        x, wt, b = make_inputs(case, np.float64, seed=s)
+        z, _ = forward(REF, x, wt, b, sh, sw, ph, pw, ACT_NONE, 0.0)
+        if np.abs(z).min() > 1e-2:
+            return x, wt, b
+    raise AssertionError("no kink-free sample found")
+
+
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("case", GRAD_CASES, ids=["x".join(map(str, c)) for c in GRAD_CASES])
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_gradcheck(backend, case, act, alpha):
+    mod = BACKENDS[backend]
+    *_, sh, sw, ph, pw = case
+    x, wt, b = _away_from_kink(case, seed=20)
+    y, col = forward(mod, x, wt, b, sh, sw, ph, pw, act, alpha)
+    r = np.random.default_rng(21).standard_normal(y.shape)
+    loss = weighted_sum(lambda: forward(mod, x, wt, b, sh, sw, ph, pw, act, alpha)[0], r)
+    dx, dw, db = backward(mod, r, col, x, wt, y, sh, sw, ph, pw, act, alpha, True)
+    assert_grad_close(dx, numerical_grad(loss, x), what="dx")
+    assert_grad_close(dw, numerical_grad(loss, wt), what="dw")
+    assert_grad_close(db, numerical_grad(loss, b), what="db")
+
+
+# ------------------------------------------------------------------------------- properties
+
+
+@st.composite
+def conv_geometries(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    return (draw(st.integers(1, 2)), draw(st.integers(1, 3)),
+            draw(st.integers(max(1, kh - 2 * ph), 8)), draw(st.integers(max(1, kw - 2 * pw), 8)),
+            draw(st.integers(1, 3)), kh, kw, draw(st.integers(1, 3)), draw(st.integers(1, 3)), ph, pw)
+
+
+@settings(deadline=None, max_examples=25)
+@given(case=conv_geometries(), act=st.sampled_from(ACTS), seed=st.integers(0, 2**31 - 1))
+def test_property_im2col_gemm_conv_equals_direct_conv(case, act, seed):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow = geometry(case)
+    x, wt, b = make_inputs(case, np.float64, seed=seed)
+    y_direct, _ = forward(REF, x, wt, b, sh, sw, ph, pw, *act)
+    y_gemm, _ = forward(CPU, x, wt, b, sh, sw, ph, pw, *act)
+    assert_close(y_gemm, y_direct, np.float64)
+    # and an explicit NumPy GEMM over the reference im2col (independent of both conv kernels)
+    col = run_im2col(REF, x, kh, kw, sh, sw, ph, pw)
+    z = (wt.reshape(o, -1) @ col).reshape(o, n, oh, ow).transpose(1, 0, 2, 3) + b[None, :, None, None]
+    y_none, _ = forward(REF, x, wt, b, sh, sw, ph, pw, ACT_NONE, 0.0)
+    assert_close(z, y_none, np.float64)
+
+
+@settings(deadline=None, max_examples=25)
+@given(case=conv_geometries(), seed=st.integers(0, 2**31 - 1))
+def test_property_col2im_is_adjoint_of_im2col(case, seed):
+    n, c, h, w, o, kh, kw, sh, sw, ph, pw, oh, ow = geometry(case)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, c, h, w))
+    cmat = rng.standard_normal((c * kh * kw, n * oh * ow))
+    for name, mod in BACKENDS.items():
+        lhs = float(np.sum(run_im2col(mod, x, kh, kw, sh, sw, ph, pw) * cmat))
+        rhs = float(np.sum(x * run_col2im(mod, cmat, x.shape, kh, kw, sh, sw, ph, pw)))
+        assert abs(lhs - rhs) <= 1e-10 * (1 + np.abs(cmat).sum()), name

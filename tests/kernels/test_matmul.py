@@ -1,0 +1,125 @@
+"""linear_forward / linear_backward: reference == cpu, dw/db accumulation, need_dx, gradcheck, PyTorch."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from gradcheck import assert_close, assert_grad_close, numerical_grad, weighted_sum
+
+import kernels
+from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
+
+REF = kernels.get("reference")
+CPU = kernels.get("cpu")
+BACKENDS = {"reference": REF, "cpu": CPU}
+DTYPES = [np.float32, np.float64]
+# (code, alpha): every fused activation; fused LeakyReLU needs alpha >= 0
+ACTS = [(ACT_NONE, 0.0), (ACT_RELU, 0.0), (ACT_LEAKY_RELU, 0.1), (ACT_SIGMOID, 0.0), (ACT_TANH, 0.0)]
+ACT_IDS = ["none", "relu", "leaky_relu", "sigmoid", "tanh"]
+# (N, K, M): batch 1, degenerate 1x1, odd and non-square sizes
+SHAPES = [(1, 1, 1), (1, 5, 3), (4, 7, 3), (5, 3, 8), (16, 33, 10)]
+
+
+def make_inputs(n, k, m, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = (rng.standard_normal((m, k)) / np.sqrt(k)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    return x, w, b
+
+
+def forward(mod, x, w, b, act, alpha):
+    y = np.full((x.shape[0], w.shape[0]), np.nan, dtype=x.dtype)
+    mod.linear_forward(y, x, w, b, act, alpha)
+    return y
+
+
+def backward(mod, dy, x, w, y, act, alpha, need_dx, dw0=None, db0=None):
+    """Run linear_backward; dx starts as a sentinel, dw/db start at dw0/db0 (zeros by default)."""
+    dt = x.dtype
+    dx = np.full(x.shape, 7.0, dtype=dt)
+    dw = np.zeros(w.shape, dt) if dw0 is None else dw0.copy()
+    db = np.zeros(w.shape[0], dt) if db0 is None else db0.copy()
+    ws_g = np.full(y.shape, np.nan, dtype=dt)
+    ws_dw = np.full(w.shape, np.nan, dtype=dt)
+    mod.linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx)
+    return dx, dw, db
+
+
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_cpu_matches_reference(shape, dtype, act, alpha):
+    x, w, b = make_inputs(*shape, dtype)
+    y_ref = forward(REF, x, w, b, act, alpha)
+    y_cpu = forward(CPU, x, w, b, act, alpha)
+    assert y_cpu.dtype == dtype
+    assert_close(y_cpu, y_ref, dtype)
+
+
+@pytest.mark.parametrize("need_dx", [True, False])
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_cpu_matches_reference(shape, dtype, act, alpha, need_dx):
+    x, w, b = make_inputs(*shape, dtype)
+    rng = np.random.default_rng(1)
+    y = forward(REF, x, w, b, act, alpha)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dw0 = rng.standard_normal(w.shape).astype(dtype)
+    db0 = rng.standard_normal(b.shape).astype(dtype)
+    out_ref = backward(REF, dy, x, w, y, act, alpha, need_dx, dw0, db0)
+    out_cpu = backward(CPU, dy, x, w, y, act, alpha, need_dx, dw0, db0)
+    for name, a, r in zip(("dx", "dw", "db"), out_cpu, out_ref):
+        assert_close(a, r, dtype, what=name)
+    for mod, (dx, dw, db) in (("reference", out_ref), ("cpu", out_cpu)):
+        if not need_dx:
+            assert np.all(dx == 7.0), f"{mod}: dx must be left untouched when need_dx is False"
+        # += semantics: starting from dw0/db0 adds exactly the gradient computed from zeros
+        _, dw_z, db_z = backward(BACKENDS[mod], dy, x, w, y, act, alpha, need_dx)
+        assert not np.allclose(dw, dw_z)
+        assert_close(dw, dw0 + dw_z, dtype, what=f"{mod} dw accumulates")
+        assert_close(db, db0 + db_z, dtype, what=f"{mod} db accumulates")
+
+
+def _torch_act(z, act, alpha):
+    return {ACT_NONE: lambda t: t, ACT_RELU: F.relu, ACT_LEAKY_RELU: lambda t: F.leaky_relu(t, alpha),
+            ACT_SIGMOID: torch.sigmoid, ACT_TANH: torch.tanh}[act](z)
+
+
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_matches_torch(backend, act, alpha):
+    mod = BACKENDS[backend]
+    x, w, b = make_inputs(6, 9, 4, np.float64, seed=3)
+    dy = np.random.default_rng(4).standard_normal((6, 4))
+    y = forward(mod, x, w, b, act, alpha)
+    dx, dw, db = backward(mod, dy, x, w, y, act, alpha, True)
+    tx, tw, tb = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+    ty = _torch_act(F.linear(tx, tw, tb), act, alpha)
+    ty.backward(torch.tensor(dy))
+    for name, ours, theirs in (("y", y, ty), ("dx", dx, tx.grad), ("dw", dw, tw.grad), ("db", db, tb.grad)):
+        assert_close(ours, theirs.detach().numpy(), np.float64, tol=1e-10, what=name)
+
+
+def _away_from_kink(n, k, m, seed):
+    """float64 inputs whose pre-activations stay >= 1e-2 away from 0 (ReLU kinks)."""
+    for s in range(seed, seed + 1000):
+        x, w, b = make_inputs(n, k, m, np.float64, seed=s)
+        if np.abs(x @ w.T + b).min() > 1e-2:
+            return x, w, b
+    raise AssertionError("no kink-free sample found")
+
+
+@pytest.mark.parametrize("act,alpha", ACTS, ids=ACT_IDS)
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_gradcheck(backend, act, alpha):
+    mod = BACKENDS[backend]
+    x, w, b = _away_from_kink(3, 4, 5, seed=10)
+    r = np.random.default_rng(99).standard_normal((3, 5))
+    loss = weighted_sum(lambda: forward(mod, x, w, b, act, alpha), r)
+    y = forward(mod, x, w, b, act, alpha)
+    dx, dw, db = backward(mod, r, x, w, y, act, alpha, True)
+    assert_grad_close(dx, numerical_grad(loss, x), what="dx")
+    assert_grad_close(dw, numerical_grad(loss, w), what="dw")
+    assert_grad_close(db, numerical_grad(loss, b), what="db")

@@ -1,0 +1,137 @@
+"""The op registry (every op has reference + cpu implementations with identical signatures and a test
+that names every function) and the process setup done by ``import kernels`` (kernels/_env.py)."""
+
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kernels
+from kernels import _env
+
+ROOT = Path(kernels.__file__).resolve().parent.parent
+OPS = sorted(kernels.OPS)
+
+
+def _params(fn):
+    return list(inspect.signature(getattr(fn, "py_func", fn)).parameters)
+
+
+def test_registry_is_not_empty():
+    assert {"matmul", "im2col", "conv", "pool", "activation", "loss", "optim"} <= set(kernels.OPS)
+    for name, op in kernels.OPS.items():
+        assert op.name == name and op.functions, name
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_reference_and_cpu_implement_every_function(name):
+    op = kernels.OPS[name]
+    for backend in ("reference", "cpu"):
+        for fn in op.functions:
+            impl = op.implementation(backend, fn)
+            assert impl is not None, f"kernels.{backend}.{name}.{fn} is missing"
+            assert callable(impl)
+            # the backend package re-exports it too (kernels.get(backend).<fn>)
+            assert getattr(kernels.get(backend), fn) is impl, f"kernels.{backend} does not export {fn}"
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_signatures_identical(name):
+    op = kernels.OPS[name]
+    for fn in op.functions:
+        ref = _params(op.implementation("reference", fn))
+        cpu = _params(op.implementation("cpu", fn))
+        assert ref == cpu, f"{name}.{fn}: reference{ref} != cpu{cpu}"
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_test_file_exists_and_mentions_every_function(name):
+    op = kernels.OPS[name]
+    path = ROOT / op.test
+    assert path.is_file(), f"{name}: test file {op.test} is missing"
+    text = path.read_text()
+    for fn in op.functions:
+        assert fn in text, f"{op.test} never mentions {fn}"
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_status(name):
+    status = kernels.OPS[name].status()
+    assert set(status) == {"reference", "cpu", "cuda"}
+    assert status["reference"] == "ok" and status["cpu"] == "ok"
+    assert status["cuda"] in ("ok", "missing")  # CUDA kernels may not have landed yet
+
+
+def test_get_rejects_unknown_backend():
+    with pytest.raises(ValueError, match="unknown kernel backend"):
+        kernels.get("tpu")
+
+
+# ------------------------------------------------------------------------- process setup (_env)
+
+
+def _import_kernels_and_print(env_extra, expr):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OMP_WAIT_POLICY", "FASTNN_NUM_THREADS", "NUMBA_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                        "OMP_NUM_THREADS")}
+    env.update(env_extra)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    out = subprocess.run([sys.executable, "-c", f"import os, kernels; print({expr})"], env=env,
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return out.stdout.strip()
+
+
+def test_import_sets_passive_omp_wait_policy():
+    # the thread-contention fix (DESIGN §5): OpenMP workers must not spin while BLAS runs
+    assert os.environ.get("OMP_WAIT_POLICY") is not None  # this process imported kernels (conftest)
+    assert _import_kernels_and_print({}, "os.environ['OMP_WAIT_POLICY']") == "PASSIVE"
+
+
+def test_import_keeps_user_omp_wait_policy():
+    got = _import_kernels_and_print({"OMP_WAIT_POLICY": "ACTIVE"}, "os.environ['OMP_WAIT_POLICY']")
+    assert got == "ACTIVE"
+
+
+def test_thread_budget_sets_numba_and_blas():
+    got = _import_kernels_and_print({"FASTNN_NUM_THREADS": "1"},
+                                    "os.environ['NUMBA_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS']")
+    assert got == "1 1"
+
+
+def test_configure_on_env_dict():
+    env = {}
+    _env.configure(env)
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    env = {"OMP_WAIT_POLICY": "ACTIVE", "FASTNN_NUM_THREADS": "3", "NUMBA_NUM_THREADS": "2"}
+    _env.configure(env)
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE"
+    assert env["NUMBA_NUM_THREADS"] == "2"  # the user's own setting wins
+    assert env["OPENBLAS_NUM_THREADS"] == "3" and env["OMP_NUM_THREADS"] == "3"
+
+
+def test_choose_cache_dir_read_only_package(monkeypatch, tmp_path):
+    # root ignores chmod, so simulate a read-only install through os.access
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(_env.os, "access", lambda path, mode: False)
+    got = _env.choose_cache_dir(tmp_path / "pkg", env={})
+    assert got == _env.user_cache_dir()
+    if sys.platform.startswith("linux"):
+        assert got == tmp_path / "fastnn" / "numba"
+    # configure() creates it and points numba at it
+    env = {}
+    _env.configure(env)
+    assert env["NUMBA_CACHE_DIR"] == str(got) and got.is_dir()
+
+
+def test_choose_cache_dir_writable_package_keeps_numba_default(monkeypatch, tmp_path):
+    monkeypatch.setattr(_env.os, "access", lambda path, mode: True)
+    assert _env.choose_cache_dir(tmp_path, env={}) is None
+
+
+def test_choose_cache_dir_respects_numba_cache_dir(monkeypatch, tmp_path):
+    monkeypatch.setattr(_env.os, "access", lambda path, mode: False)
+    assert _env.choose_cache_dir(tmp_path / "pkg", env={"NUMBA_CACHE_DIR": str(tmp_path / "mine")}) == \
+        tmp_path / "mine"
