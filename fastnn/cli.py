@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +39,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from fastnn import io, nn
     from fastnn.schedules import CosineAnnealingLR
 
+    out_dir = Path(args.output).resolve().parent
+    if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):
+        raise OSError(f"cannot write the model to {args.output}: directory {out_dir} does not exist or is not "
+                      f"writable (checked before training so no work is lost)")
     fastnn.manual_seed(args.seed)
     data = _load_data(args.data, args.seed)
     model = fastnn.models.MODELS[args.model]()
