@@ -51,7 +51,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     scheduler = CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"training {args.model} ({model.flat.size:,} parameters) on {args.data}: "
           f"{len(data['train'][1])} train / {len(data['val'][1])} val / {len(data['test'][1])} test images, "
-          f"{args.optimizer} lr={args.lr} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs, seed {args.seed}")
+          f"{args.optimizer} lr={args.lr} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs, "
+          f"seed {args.seed}")
     start = time.perf_counter()
     fastnn.fit(model, loss_fn, opt, data["train"], val=data["val"], epochs=args.epochs,
                batch_size=args.batch_size, seed=args.seed, scheduler=scheduler, progress=not args.no_progress)

@@ -28,7 +28,8 @@ class Sequential(Module):
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(f"Sequential: item {i} is {type(layer).__name__}, not a fastnn layer")
-            layer.label = f"{type(layer).__name__} at model[{i}]"
+            if _adopt:  # a slice (model[a:b]) shares the layers and keeps the full model's names
+                layer.label = f"{type(layer).__name__} at model[{i}]"
         self.layers = list(layers)
         self.fuse = fuse
         params = self.parameters()

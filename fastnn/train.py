@@ -74,11 +74,14 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         batch_size: int = 32, shuffle: bool = True, seed: int | np.random.Generator = 0,
         scheduler: LRScheduler | None = None, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` over ``train`` = (x, y) or a BatchIterator (reshuffled every epoch),
-    validating on ``val`` after each epoch and stepping ``scheduler`` once per epoch. Returns the History of loss/accuracy (and val_*).
+    validating on ``val`` after each epoch and stepping ``scheduler`` once per epoch. Returns the
+    History of loss/accuracy (and val_*).
 
     If the loss becomes NaN or Inf, the weights are restored to the last step whose loss was finite
     and TrainingDivergedError says at which epoch and step.
     """
+    if getattr(loss_fn, "reduction", "mean") == "none":
+        raise ValueError("fit: the loss must reduce to a scalar; use reduction='mean' or 'sum', not 'none'")
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"fit: epochs and batch_size must be >= 1, got epochs={epochs}, batch_size={batch_size}")
     if not isinstance(train, BatchIterator):
@@ -108,7 +111,7 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             optimizer.zero_grad()
             model.backward(loss_fn.backward(), input_grad=False)
             optimizer.step()
-            total_loss += loss * len(yb)
+            total_loss += loss * len(yb) if loss_fn.reduction == "mean" else loss
             correct += int((logits.argmax(axis=1) == yb).sum())
             count += len(yb)
             if progress and step % 10 == 0:

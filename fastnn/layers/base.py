@@ -7,7 +7,7 @@ reuse their output/workspace buffers across calls with the same input shape: the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -48,15 +48,23 @@ class Module:
             self._buffers[key] = buf
         return buf
 
-    def _check_input(self, x: np.ndarray, expected: str, ok: bool) -> None:
-        """Raise a ValueError naming this layer, the expected and the actual input."""
+    def _check_input(self, x: np.ndarray, expected: str, ok: Callable[[], bool]) -> None:
+        """Raise a ValueError naming this layer, the expected and the actual input (``ok`` tests the shape)."""
         if not isinstance(x, np.ndarray):
             raise ValueError(f"{self.label}: expected a NumPy array {expected}, got {type(x).__name__}")
         if x.dtype != np.float32:
             raise ValueError(f"{self.label}: expected float32 input {expected}, got dtype {x.dtype} "
                              f"(convert with x.astype(np.float32))")
-        if not ok:
+        if not ok():
             raise ValueError(f"{self.label}: expected input of shape {expected}, got {tuple(x.shape)}")
+
+    def _check_grad(self, dy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Validate the upstream gradient against the last forward's output shape; returns it C-contiguous."""
+        if not isinstance(dy, np.ndarray) or dy.dtype != np.float32 or dy.shape != tuple(shape):
+            raise ValueError(f"{self.label}.backward: expected a float32 gradient of shape {tuple(shape)} (the last "
+                             f"forward's output), got {getattr(dy, 'dtype', type(dy).__name__)} "
+                             f"{getattr(dy, 'shape', '')}")
+        return np.ascontiguousarray(dy)
 
     # --- parameters and state ----------------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -81,7 +89,8 @@ class Module:
         unexpected = [k for k in state if k not in own]
         if strict and (missing or unexpected):
             raise KeyError(f"{self.label}.load_state_dict: missing keys {missing}, unexpected keys {unexpected}")
-        for key, target in own.items():
+        values = {}
+        for key, target in own.items():  # validate everything first: a rejected load changes nothing
             if key not in state:
                 continue
             value = np.asarray(state[key])
@@ -90,7 +99,9 @@ class Module:
                                  f"got {value.shape}")
             if not np.all(np.isfinite(value)):
                 raise ValueError(f"{self.label}.load_state_dict: {key!r} contains NaN or Inf")
-            target[...] = value
+            values[key] = value
+        for key, value in values.items():
+            own[key][...] = value
 
     def train(self, mode: bool = True) -> Module:
         self.training = mode

@@ -12,6 +12,7 @@ from fastnn.init import torch_default_
 from fastnn.layers.base import Module, pair
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE
+from kernels.shapes import conv2d_workspace_shapes
 
 
 class Conv2d(Module):
@@ -72,26 +73,33 @@ class Conv2d(Module):
         return n, self.out_channels, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
     def forward(self, x: np.ndarray, training: bool, act: int = ACT_NONE, alpha: float = 0.0) -> np.ndarray:
-        self._check_input(x, f"(N, {self.in_channels}, H, W)", x.ndim == 4 and x.shape[1] == self.in_channels)
+        self._check_input(x, f"(N, {self.in_channels}, H, W)",
+                          lambda: x.ndim == 4 and x.shape[1] == self.in_channels)
         x = np.ascontiguousarray(x)
         n, o, oh, ow = self.output_shape(x.shape)
         kh, kw = self.kernel_size
         y = self._buffer("y", (n, o, oh, ow))
-        col = self._buffer("col", (self.in_channels * kh * kw, n * oh * ow))
-        ws_y = self._buffer("ws_y", (o, n * oh * ow))
+        col_shape, ws_y_shape, xp_shape = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
+                                                                  *self.padding)
+        col = self._buffer("col", col_shape)
+        ws_y = self._buffer("ws_y", ws_y_shape)
+        ws_xp = self._buffer("ws_xp", xp_shape)
         b = self.bias.data if self.bias is not None else self._no_bias
-        self.backend.k.conv2d_forward(y, col, ws_y, x, self.weight.data, b, *self.stride, *self.padding, act, alpha)
+        self.backend.k.conv2d_forward(y, col, ws_y, ws_xp, x, self.weight.data, b, *self.stride, *self.padding, act,
+                                      alpha)
         self._x, self._y, self._col, self._act, self._alpha = x, y, col, act, alpha
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, col = self._x, self._col
+        dy = self._check_grad(dy, self._y.shape)
         dx = self._buffer("dx", x.shape)
         ws_dcol = self._buffer("ws_dcol", col.shape) if need_dx else col
-        ws_g = self._buffer("ws_y", (self.out_channels, col.shape[1]))
+        ws_g = self._buffer("ws_y", (self.out_channels, col.shape[1]))   # the forward's ws_y, free by now
         ws_dw = self._buffer("ws_dw", (self.out_channels, col.shape[0]))
+        ws_dxp = self._buffer("ws_xp", self._buffers["ws_xp"].shape)
         db = self.bias.grad if self.bias is not None else self._no_bias_grad
-        self.backend.k.conv2d_backward(dx, self.weight.grad, db, ws_dcol, ws_g, ws_dw, np.ascontiguousarray(dy),
+        self.backend.k.conv2d_backward(dx, self.weight.grad, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy,
                                        col, x, self.weight.data, self._y, *self.stride, *self.padding,
                                        self._act, self._alpha, need_dx)
         return dx if need_dx else None

@@ -41,7 +41,8 @@ class Linear(Module):
         return input_shape[0], self.out_features
 
     def forward(self, x: np.ndarray, training: bool, act: int = ACT_NONE, alpha: float = 0.0) -> np.ndarray:
-        self._check_input(x, f"(N, {self.in_features})", x.ndim == 2 and x.shape[1] == self.in_features)
+        self._check_input(x, f"(N, {self.in_features})",
+                          lambda: x.ndim == 2 and x.shape[1] == self.in_features)
         x = np.ascontiguousarray(x)
         y = self._buffer("y", (x.shape[0], self.out_features))
         b = self.bias.data if self.bias is not None else self._no_bias
@@ -51,10 +52,11 @@ class Linear(Module):
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x = self._x
+        dy = self._check_grad(dy, self._y.shape)
         dx = self._buffer("dx", x.shape)
         ws_g = self._buffer("g", dy.shape)
         ws_dw = self._buffer("dw", self.weight.shape)
         db = self.bias.grad if self.bias is not None else self._no_bias_grad
-        self.backend.k.linear_backward(dx, self.weight.grad, db, ws_g, ws_dw, np.ascontiguousarray(dy), x,
+        self.backend.k.linear_backward(dx, self.weight.grad, db, ws_g, ws_dw, dy, x,
                                        self.weight.data, self._y, self._act, self._alpha, need_dx)
         return dx if need_dx else None

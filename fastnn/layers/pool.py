@@ -37,10 +37,11 @@ class _Pool2d(Module):
         return n, c, (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
 
     def _prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        self._check_input(x, "(N, C, H, W)", x.ndim == 4)
+        self._check_input(x, "(N, C, H, W)", lambda: x.ndim == 4)
         x = np.ascontiguousarray(x)
         self._x = x
-        return x, self._buffer("y", self.output_shape(x.shape))
+        self._y = self._buffer("y", self.output_shape(x.shape))
+        return x, self._y
 
     @property
     def _geometry(self) -> tuple[int, ...]:
@@ -58,7 +59,7 @@ class MaxPool2d(_Pool2d):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dx = self._buffer("dx", self._x.shape)
-        self.backend.k.maxpool2d_backward(dx, np.ascontiguousarray(dy), self._idx, *self._geometry)
+        self.backend.k.maxpool2d_backward(dx, self._check_grad(dy, self._y.shape), self._idx, *self._geometry)
         return dx
 
 
@@ -80,5 +81,6 @@ class AvgPool2d(_Pool2d):
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         dx = self._buffer("dx", self._x.shape)
-        self.backend.k.avgpool2d_backward(dx, np.ascontiguousarray(dy), *self._geometry, self.count_include_pad)
+        self.backend.k.avgpool2d_backward(dx, self._check_grad(dy, self._y.shape), *self._geometry,
+                                          self.count_include_pad)
         return dx

@@ -18,9 +18,9 @@ class Flatten(Module):
         return input_shape[0], math.prod(input_shape[1:])
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        self._check_input(x, "(N, ...)", x.ndim >= 1)
+        self._check_input(x, "(N, ...)", lambda: x.ndim >= 1)
         self._shape = x.shape
         return np.ascontiguousarray(x).reshape(self.output_shape(x.shape))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        return dy.reshape(self._shape)
+        return self._check_grad(dy, self.output_shape(self._shape)).reshape(self._shape)

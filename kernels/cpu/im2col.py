@@ -9,12 +9,9 @@ col2im zeroes dx first.
 from numba import prange
 
 from kernels.cpu._jit import jit, pjit
+from kernels.shapes import conv_out_size
 
 __all__ = ["conv_out_size", "im2col", "col2im"]
-
-
-def conv_out_size(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
 
 
 @jit

@@ -8,11 +8,9 @@ entries that read each input pixel (padding entries dropped).
 
 import numpy as np
 
+from kernels.shapes import conv_out_size
+
 __all__ = ["conv_out_size", "im2col", "col2im"]
-
-
-def conv_out_size(size, k, s, p):
-    return (size + 2 * p - k) // s + 1
 
 
 def im2col(col, x, kh, kw, sh, sw, ph, pw):

@@ -1,6 +1,6 @@
 """Model files (safetensors + architecture, atomic writes, corrupt files) and the CLI end to end."""
 
-import fastnn  # noqa: F401  (first: kernels set the thread policy before any OpenMP runtime starts)
+import fastnn  # noqa: F401, I001  # isort: skip  (first: kernels set the thread policy before OpenMP starts)
 
 import json
 import os
