@@ -37,7 +37,7 @@ def _make_optimizer(name: str, params, lr: float, momentum: float, weight_decay:
 def cmd_train(args: argparse.Namespace) -> int:
     import fastnn
     from fastnn import io, nn
-    from fastnn.schedules import CosineAnnealingLR
+    from fastnn.optim.lr_scheduler import CosineAnnealingLR
 
     out_dir = Path(args.output).resolve().parent
     if not out_dir.is_dir() or not os.access(out_dir, os.W_OK):

@@ -15,7 +15,7 @@ from fastnn.data.loader import BatchIterator
 from fastnn.losses import CrossEntropyLoss
 from fastnn.model import Sequential
 from fastnn.optim import Optimizer
-from fastnn.schedules import LRScheduler
+from fastnn.optim.lr_scheduler import LRScheduler
 
 
 class TrainingDivergedError(RuntimeError):

@@ -150,3 +150,6 @@ class Adam(Optimizer):
 
     def _state_arrays(self) -> dict[str, np.ndarray]:
         return {"exp_avg": self.exp_avg, "exp_avg_sq": self.exp_avg_sq}
+
+
+from fastnn.optim import lr_scheduler  # noqa: E402, F401  (torch.optim.lr_scheduler-style access)

@@ -1,4 +1,4 @@
-"""Learning-rate schedules with PyTorch's names; ``scheduler.step()`` once per epoch (or step).
+"""fastnn.optim.lr_scheduler: PyTorch-named learning-rate schedules; ``step()`` once per epoch (or step).
 
 Each scheduler sets ``group["lr"]`` of its optimizer; the fused update kernel reads the group
 learning rates on every step.
