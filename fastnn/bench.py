@@ -242,6 +242,11 @@ class Row:
     samples_ms: dict[str, list[float]] = field(default_factory=dict)
 
     @property
+    def noisy(self) -> bool:
+        """Repeats of some column differ by more than 2x (another process competed for the CPU)."""
+        return any(len(v) > 1 and max(v) > 2 * min(v) for v in self.samples_ms.values())
+
+    @property
     def ratio(self) -> float | None:
         if self.fastnn_ms is None or self.torch_ms is None:
             return None
@@ -275,11 +280,14 @@ def time_interleaved(impls: dict[str, Callable[[], Any] | None], settings: Setti
     for key, fn in fns.items():
         for _ in range(settings.warmup):
             fn()
+        # calls per repeat from the FASTEST of a few short batches: one call slowed by another process
+        # must not shrink the repeat to a single call
         n, dt = 1, _run_n(fn, 1)
-        while dt < settings.target_s / 4 and n < 1_000_000:
+        while dt < settings.target_s / 10 and n < 1_000_000:
             n *= 4
             dt = _run_n(fn, n)
-        number[key] = max(1, round(n * settings.target_s / max(dt, 1e-9)))
+        per_call = min([dt / n] + [_run_n(fn, n) / n for _ in range(2)])
+        number[key] = max(1, round(settings.target_s / max(per_call, 1e-9)))
     samples: dict[str, list[float]] = {k: [] for k in fns}
     order = list(fns)
     for r in range(settings.repeats):
@@ -389,8 +397,7 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
 
         name = label.split()[0]
         add(f"{label} fwd", f_fwd, t_fwd, n_fwd)
-        add(f"{name} fwd+bwd" + ("" if need_dx else " (no dx)"), f_fwdbwd, t_fwdbwd,
-            n_fwdbwd)
+        add(f"{name} fwd+bwd" + ("" if need_dx else " (no dx)"), f_fwdbwd, t_fwdbwd, n_fwdbwd)
 
     # --- pooling and ReLU on conv1's output (64, 6, 28, 28) ------------------------------------------
     x = randn(BATCH, 6, 28, 28)
@@ -462,8 +469,7 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
     def t_ce():
         F.cross_entropy(tz, tlabels).backward()
 
-    add("softmax-cross-entropy (64x10) fwd+bwd", f_ce, t_ce,
-        lambda: np_softmax_cross_entropy(z, labels))
+    add("softmax-cross-entropy (64x10) fwd+bwd", f_ce, t_ce, lambda: np_softmax_cross_entropy(z, labels))
 
     # --- optimizer steps over LeNet-5's parameters ---------------------------------------------------
     for kind in ("adam", "sgd"):
@@ -650,7 +656,7 @@ def format_table(rows: list[Row], unit: str, torch_available: bool, with_numpy: 
         head.append("torch/fastnn")
     body = []
     for r in rows:
-        cells = [r.work, _fmt(r.fastnn_ms)]
+        cells = [r.work + (" *" if r.noisy else ""), _fmt(r.fastnn_ms)]
         if torch_available:
             cells.append(_fmt(r.torch_ms))
         if with_numpy:
@@ -658,6 +664,7 @@ def format_table(rows: list[Row], unit: str, torch_available: bool, with_numpy: 
         if torch_available:
             cells.append("-" if r.ratio is None else f"{r.ratio:.2f}x")
         body.append(cells)
+    noisy = any(r.noisy for r in rows)
     widths = [max(len(str(c[i])) for c in [head, *body]) for i in range(len(head))]
 
     def line(cells):
@@ -665,7 +672,8 @@ def format_table(rows: list[Row], unit: str, torch_available: bool, with_numpy: 
                                  for i, c in enumerate(cells)) + " |"
 
     sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    return "\n".join([line(head), sep, *(line(c) for c in body)])
+    foot = ["* the repeats of this row differ by more than 2x: another process competed for the CPU"] if noisy else []
+    return "\n".join([line(head), sep, *(line(c) for c in body), *foot])
 
 
 def _cpu_name() -> str:
@@ -684,6 +692,10 @@ def _set_threads(threads: int, torch) -> Any:
     import numba
 
     numba.set_num_threads(threads)
+    try:  # load the BLAS numba's np.dot calls (SciPy's) now, so that the limit below reaches it too
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:
+        pass
     if torch is not None:
         torch.set_num_threads(threads)
     try:
@@ -749,12 +761,12 @@ def main(argv: list[str] | None = None) -> int:
             rows = op_rows(settings, torch, verbose)
             print(f"Per-op at LeNet-5 shapes, batch {BATCH}, ms per call (fastnn layers / torch.nn / NumPy refs)")
             print(format_table(rows, "ms", torch is not None), end="\n\n", flush=True)
-            results["rows"] += [asdict(r) | {"ratio": r.ratio} for r in rows]
+            results["rows"] += [asdict(r) | {"ratio": r.ratio, "noisy": r.noisy} for r in rows]
         if "train" in sections:
             rows, notes = train_rows(settings, torch, verbose)
             print("Training step (forward + loss + zero_grad + backward + Adam) and inference (ms per call)")
             print(format_table(rows, "ms", torch is not None), end="\n\n", flush=True)
-            results["rows"] += [asdict(r) | {"ratio": r.ratio} for r in rows]
+            results["rows"] += [asdict(r) | {"ratio": r.ratio, "noisy": r.noisy} for r in rows]
     finally:
         numba.set_num_threads(numba_threads)
         if torch is not None:

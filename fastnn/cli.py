@@ -1,4 +1,4 @@
-"""Command line: ``fastnn train | eval | info | warmup | bench``."""
+"""Command line: ``fastnn train | eval | info | warmup | bench | lr-sweep``."""
 
 from __future__ import annotations
 
@@ -138,13 +138,51 @@ def cmd_warmup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lr_sweep(args: argparse.Namespace) -> int:
+    """Short runs at base_lr x each factor from the same initial weights; a table and the chosen rate."""
+    from fastnn.lr_sweep import format_factor, lr_sweep, parse_factors
+
+    factors = parse_factors(args.factors)
+    data = _load_data(args.data, args.seed)
+    n_train = len(data["train"][1]) if args.subset is None else min(args.subset, len(data["train"][1]))
+    n_val = len(data["val"][1]) if args.val_subset is None else min(args.val_subset, len(data["val"][1]))
+    print(f"lr-sweep: {args.model}, {args.optimizer}, base lr {args.base_lr:g} x "
+          f"{{{', '.join(format_factor(float(f)) for f in factors)}}}; {n_train} train / {n_val} val images of "
+          f"{args.data}, {args.epochs} epoch(s), batch {args.batch_size}, seed {args.seed}", flush=True)
+    last = [time.perf_counter()]
+
+    def report(run) -> None:
+        now = time.perf_counter()
+        outcome = "diverged" if run.diverged else f"val loss {run.val_loss:.4f}"
+        print(f"  lr {run.lr:.4g}: {outcome} ({now - last[0]:.1f} s)", flush=True)
+        last[0] = now
+
+    result = lr_sweep(args.model, args.optimizer, base_lr=args.base_lr, factors=factors, epochs=args.epochs,
+                      subset=args.subset, val_subset=args.val_subset, batch_size=args.batch_size, seed=args.seed,
+                      momentum=args.momentum, weight_decay=args.weight_decay, data=data, on_run=report)
+    print()
+    print(result.table())
+    print(result.summary())
+    return 0 if result.chosen is not None else 1
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from fastnn import bench
 
     return bench.main(args.bench_args)
 
 
+def _positive_or_all(text: str) -> int | None:
+    if text.lower() == "all":
+        return None
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a count >= 1 or 'all', got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from fastnn.lr_sweep import optimizer_classes
     from fastnn.models import MODELS
 
     parser = argparse.ArgumentParser(prog="fastnn", description=__doc__)
@@ -172,6 +210,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval)
     sub.add_parser("info", help="versions, threads, cache dir, CUDA").set_defaults(func=cmd_info)
     sub.add_parser("warmup", help="compile the hot kernels ahead of the first run").set_defaults(func=cmd_warmup)
+    s = sub.add_parser("lr-sweep", help="learning-rate search in factors of 3: short runs, a table, a chosen rate")
+    s.add_argument("--model", choices=sorted(MODELS), default="mlp")
+    s.add_argument("--data", default="mnist-bundled", help="mnist-bundled | mnist:/dir | fashion-mnist:/dir")
+    s.add_argument("--optimizer", type=str.lower, choices=sorted(optimizer_classes()), default="sgd")
+    s.add_argument("--base-lr", type=float, default=0.01, help="the rate the factors multiply")
+    s.add_argument("--factors", default="1/9,1/3,1,3,9", help="comma-separated factors (fractions allowed)")
+    s.add_argument("--epochs", type=int, default=1, help="epochs per run")
+    s.add_argument("--subset", type=_positive_or_all, default=1000, help="training samples per run ('all': every one)")
+    s.add_argument("--val-subset", type=_positive_or_all, default=1000, help="validation samples ('all': every one)")
+    s.add_argument("--batch-size", type=int, default=32)
+    s.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
+    s.add_argument("--weight-decay", type=float, default=0.0)
+    s.add_argument("--seed", type=int, default=0, help="initial weights, data split and batch order")
+    s.set_defaults(func=cmd_lr_sweep)
     b = sub.add_parser("bench", help="side-by-side timing vs PyTorch CPU and NumPy", add_help=False)
     b.add_argument("bench_args", nargs=argparse.REMAINDER)
     b.set_defaults(func=cmd_bench)

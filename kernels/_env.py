@@ -1,6 +1,6 @@
 """Process-wide settings that must be in place before numba (or OpenBLAS) starts its threads.
 
-Thread budget (DESIGN §5), measured on the 2-core dev machine (``python kernels/lab/threads.py``):
+Thread budget (DESIGN §5), measured on the 2-core dev machine (``python -m kernels.lab.threads``):
 a numba ``prange`` region followed by a 256x400x120 SGEMM took 8.1 ms per pair with the default
 OpenMP wait policy (OpenMP workers spin and starve OpenBLAS), 0.31 ms with
 ``OMP_WAIT_POLICY=PASSIVE`` and 0.37 ms with the workqueue threading layer. We therefore set

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.init import torch_default_
+from fastnn.init import init_layer_
 from fastnn.layers.base import Module, pair
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE
@@ -16,11 +16,15 @@ from kernels.shapes import conv2d_workspace_shapes
 
 
 class Conv2d(Module):
-    """2-D convolution layer; ``padding`` may be an int, an (h, w) pair, "valid" or "same" (stride 1)."""
+    """2-D convolution layer; ``padding`` may be an int, an (h, w) pair, "valid" or "same" (stride 1).
+
+    ``init`` / ``bias_init``: as for Linear (an initializer name, a callable or a bias constant;
+    construction-time only, not in ``config()``); fans of the (out, in, kh, kw) weight are PyTorch's.
+    """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,
-                 bias: bool = True, rng: np.random.Generator | None = None) -> None:
+                 bias: bool = True, rng: np.random.Generator | None = None, init=None, bias_init=None) -> None:
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: channels must be >= 1, got ({in_channels}, {out_channels})")
@@ -37,7 +41,7 @@ class Conv2d(Module):
         self.bias = Parameter(np.empty(out_channels, np.float32)) if bias else None
         if self.bias is not None:
             self._params["bias"] = self.bias
-        torch_default_(self.weight.data, self.bias.data if bias else None, rng)
+        init_layer_(self.weight.data, self.bias.data if bias else None, rng, init, bias_init, "Conv2d")
         self._no_bias = np.zeros(out_channels, np.float32)
         self._no_bias_grad = np.zeros(out_channels, np.float32)
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.init import torch_default_
+from fastnn.init import init_layer_
 from fastnn.layers.base import Module
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE
 
 
 class Linear(Module):
-    """Fully connected layer, PyTorch's ``nn.Linear`` (weight (out, in), bias (out,), same init)."""
+    """Fully connected layer, PyTorch's ``nn.Linear`` (weight (out, in), bias (out,), same init).
+
+    ``init`` / ``bias_init`` replace PyTorch's default initialization: an initializer name
+    (``"xavier_uniform"``, ``"kaiming_normal"``, ``"orthogonal"``, ... see ``fastnn.init.INITIALIZERS``), a
+    callable filling the array in place, or (bias, typically) a constant such as ``0.1``. Random ones draw
+    from ``rng`` (default: the global generator). They act at construction only and are not part of
+    ``config()``: a saved model stores the weights themselves.
+    """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 rng: np.random.Generator | None = None) -> None:
+                 rng: np.random.Generator | None = None, init=None, bias_init=None) -> None:
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: features must be >= 1, got ({in_features}, {out_features})")
@@ -25,7 +32,7 @@ class Linear(Module):
         self.bias = Parameter(np.empty(out_features, np.float32)) if bias else None
         if self.bias is not None:
             self._params["bias"] = self.bias
-        torch_default_(self.weight.data, self.bias.data if bias else None, rng)
+        init_layer_(self.weight.data, self.bias.data if bias else None, rng, init, bias_init, "Linear")
         self._no_bias = np.zeros(out_features, np.float32)
         self._no_bias_grad = np.zeros(out_features, np.float32)
 
