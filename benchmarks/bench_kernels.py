@@ -22,6 +22,7 @@ F32 = np.float32
 N = 64
 
 # (C_in, H, W, C_out, K, pad) of LeNet-5's two convolutions
+CHUNKS = cpu.num_threads()  # one batch chunk per thread, as the layers do
 CONVS = {"conv1": (1, 28, 28, 6, 5, 2), "conv2": (6, 14, 14, 16, 5, 0)}
 
 
@@ -34,12 +35,13 @@ def _conv_buffers(name):
     rng = np.random.default_rng(0)
     c, h, w, o, k, p = CONVS[name]
     oh, ow = h + 2 * p - k + 1, w + 2 * p - k + 1
-    col_shape, ws_y_shape, xp_shape = conv2d_workspace_shapes((N, c, h, w), (o, c, k, k), 1, 1, p, p)
+    col_shape, ws_y_shape, xp_shape, dw_shape = conv2d_workspace_shapes((N, c, h, w), (o, c, k, k), 1, 1, p, p,
+                                                                        CHUNKS)
     return {"x": _rand(rng, N, c, h, w), "w": _rand(rng, o, c, k, k) * 0.1, "b": _rand(rng, o),
             "y": np.empty((N, o, oh, ow), F32), "col": np.empty(col_shape, F32), "ws_y": np.empty(ws_y_shape, F32),
             "ws_xp": np.empty(xp_shape, F32), "dy": _rand(rng, N, o, oh, ow), "dx": np.empty((N, c, h, w), F32),
             "dw": np.zeros((o, c, k, k), F32), "db": np.zeros(o, F32), "ws_dcol": np.empty(col_shape, F32),
-            "ws_g": np.empty(ws_y_shape, F32), "ws_dw": np.empty((o, c * k * k), F32),
+            "ws_g": np.empty(ws_y_shape, F32), "ws_dw": np.empty(dw_shape, F32),
             "ws_dxp": np.empty(xp_shape, F32), "k": k, "p": p,
             # the standard im2col layout, (C*KH*KW, N*OH*OW)
             "im2col": np.empty((c * k * k, N * oh * ow), F32)}
@@ -53,16 +55,16 @@ class Matmul:
         self.x, self.w, self.b = _rand(rng, N, 400), _rand(rng, 120, 400) * 0.05, _rand(rng, 120)
         self.y, self.dy = np.empty((N, 120), F32), _rand(rng, N, 120)
         self.dx, self.dw, self.db = np.empty((N, 400), F32), np.zeros((120, 400), F32), np.zeros(120, F32)
-        self.ws_g, self.ws_dw = np.empty((N, 120), F32), np.empty((120, 400), F32)
+        self.ws_g, self.ws_dw = np.empty((N, 120), F32), np.empty(cpu.linear_workspace_shape(N, 400, 120, CHUNKS), F32)
         self.time_linear_forward()
         self.time_linear_backward()
 
     def time_linear_forward(self):
-        cpu.linear_forward(self.y, self.x, self.w, self.b, ACT_RELU, 0.0)
+        cpu.linear_forward(self.y, self.x, self.w, self.b, ACT_RELU, 0.0, CHUNKS)
 
     def time_linear_backward(self):
         cpu.linear_backward(self.dx, self.dw, self.db, self.ws_g, self.ws_dw, self.dy, self.x, self.w, self.y,
-                            ACT_RELU, 0.0, True)
+                            ACT_RELU, 0.0, True, CHUNKS)
 
 
 class Im2col:
@@ -97,12 +99,13 @@ class Conv:
     def time_conv2d_forward(self, layer):
         b = self.b
         cpu.conv2d_forward(b["y"], b["col"], b["ws_y"], b["ws_xp"], b["x"], b["w"], b["b"], 1, 1, b["p"], b["p"],
-                           ACT_RELU, 0.0)
+                           ACT_RELU, 0.0, CHUNKS)
 
     def time_conv2d_backward(self, layer):
         b = self.b
         cpu.conv2d_backward(b["dx"], b["dw"], b["db"], b["ws_dcol"], b["ws_g"], b["ws_dw"], b["ws_dxp"], b["dy"],
-                            b["col"], b["x"], b["w"], b["y"], 1, 1, b["p"], b["p"], ACT_RELU, 0.0, layer != "conv1")
+                            b["col"], b["x"], b["w"], b["y"], 1, 1, b["p"], b["p"], ACT_RELU, 0.0, layer != "conv1",
+                            CHUNKS)
 
 
 class Pool:

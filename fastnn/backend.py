@@ -35,6 +35,10 @@ class Backend:
     def to_host(self, array: np.ndarray) -> np.ndarray:
         return np.asarray(array)
 
+    def num_threads(self) -> int:
+        """Threads the kernels split work over (numba's thread count; BLAS runs one thread per chunk)."""
+        return self.k.num_threads()
+
     def synchronize(self) -> None:
         """Wait for queued work (a no-op on the CPU)."""
 

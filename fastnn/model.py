@@ -35,6 +35,8 @@ class Sequential(Module):
         params = self.parameters()
         self.flat = FlatParams(params) if _adopt else FlatParams.of(params)
         self._plan = self._make_plan()
+        self._first_with_params = next((i for i, (layer, _, _) in enumerate(self._plan) if layer.parameters()),
+                                       len(self._plan))
 
     def _make_plan(self) -> list[tuple[Module, int | None, float]]:
         """(layer, fused activation code or None, alpha) steps; fused activation layers are skipped."""
@@ -75,10 +77,12 @@ class Sequential(Module):
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate dL/dy through every layer, accumulating parameter gradients; returns dL/dx
         (None when ``input_grad`` is False: the first layer then skips its input gradient)."""
-        for i in range(len(self._plan) - 1, -1, -1):
+        # without an input gradient, layers before the first one with parameters need no backward
+        first = 0 if input_grad else self._first_with_params
+        for i in range(len(self._plan) - 1, first - 1, -1):
             layer = self._plan[i][0]
             if isinstance(layer, _FUSABLE) or isinstance(layer, Sequential):
-                dy = layer.backward(dy, input_grad or i > 0)
+                dy = layer.backward(dy, input_grad or i > first)
             else:
                 dy = layer.backward(dy)
         return dy if input_grad else None

@@ -18,6 +18,7 @@ from types import ModuleType
 from kernels import _env
 
 _env.configure()
+BLAS_THREADS = _env.load_single_threaded_blas()
 if "numba" in sys.modules:  # numba read its config before us: make it see the cache dir
     sys.modules["numba"].core.config.reload_config()
 

@@ -1,12 +1,17 @@
 """Process-wide settings that must be in place before numba (or OpenBLAS) starts its threads.
 
-Thread budget (DESIGN §5), measured on the 2-core dev machine (``python -m kernels.lab.threads``):
-a numba ``prange`` region followed by a 256x400x120 SGEMM took 8.1 ms per pair with the default
-OpenMP wait policy (OpenMP workers spin and starve OpenBLAS), 0.31 ms with
-``OMP_WAIT_POLICY=PASSIVE`` and 0.37 ms with the workqueue threading layer. We therefore set
-``OMP_WAIT_POLICY=PASSIVE`` (unless the user set it) and let numba and BLAS share one budget of
-``FASTNN_NUM_THREADS`` threads (default: all cores), which also sets ``NUMBA_NUM_THREADS`` and
-``OPENBLAS_NUM_THREADS`` when those are unset.
+Thread budget (DESIGN §5). numba owns the threads: kernels split a batch into one chunk per numba
+thread and each chunk calls BLAS (numba's ``np.dot`` -> SciPy's OpenBLAS) single-threaded.
+Measured on the 2-core dev machine (``python -m kernels.lab.threads``):
+- a numba ``prange`` region followed by a 256x400x120 SGEMM took 8.1 ms per pair with the default
+  OpenMP wait policy (idle OpenMP workers spin and starve OpenBLAS), 0.31 ms with
+  ``OMP_WAIT_POLICY=PASSIVE`` and 0.37 ms with the workqueue threading layer: we set PASSIVE
+  (unless the user set it);
+- with a second process busy on the other core, every 2-thread OpenBLAS call could stall for a
+  scheduler time slice (~16 ms: LeNet steps went from 8 ms to 20-70 ms). SciPy's OpenBLAS is
+  therefore loaded single-threaded (NumPy's own OpenBLAS, a separate library, keeps the user's
+  setting) and parallelism comes from numba's chunks only.
+``FASTNN_NUM_THREADS`` sets numba's thread count (default: all cores).
 
 Cache: numba writes ``cache=True`` artifacts next to the source. When the package directory is
 not writable (system site-packages, read-only images) we point ``NUMBA_CACHE_DIR`` at a per-user
@@ -50,9 +55,34 @@ def configure(env: dict | None = None) -> None:
     threads = env.get("FASTNN_NUM_THREADS")
     if threads:
         env.setdefault("NUMBA_NUM_THREADS", threads)
-        env.setdefault("OPENBLAS_NUM_THREADS", threads)
-        env.setdefault("OMP_NUM_THREADS", threads)
     cache = choose_cache_dir(env=env)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)
         env["NUMBA_CACHE_DIR"] = str(cache)
+
+
+def load_single_threaded_blas(env: dict | None = None) -> str:
+    """Load SciPy's OpenBLAS (the BLAS numba's np.dot calls) with one thread; returns what was done.
+
+    NumPy is imported first so its own OpenBLAS keeps the user's thread setting; the environment is
+    restored afterwards so child processes see the user's values. If SciPy's BLAS is already loaded,
+    threadpoolctl limits it at run time (when installed); a user-set OPENBLAS_NUM_THREADS is kept.
+    """
+    env = os.environ if env is None else env
+    if "OPENBLAS_NUM_THREADS" in env:
+        return "user setting kept"
+    if "scipy.linalg.cython_blas" in sys.modules:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return "scipy already loaded; threadpoolctl missing, BLAS threads unchanged"
+        threadpool_limits(limits=1, user_api="blas")
+        return "limited to 1 thread by threadpoolctl"
+    import numpy  # noqa: F401  (its OpenBLAS starts with the user's settings)
+
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401
+    finally:
+        del env["OPENBLAS_NUM_THREADS"]
+    return "loaded single-threaded"

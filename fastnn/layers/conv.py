@@ -83,27 +83,30 @@ class Conv2d(Module):
         n, o, oh, ow = self.output_shape(x.shape)
         kh, kw = self.kernel_size
         y = self._buffer("y", (n, o, oh, ow))
-        col_shape, ws_y_shape, xp_shape = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
-                                                                  *self.padding)
+        nchunks = max(1, min(n, self.backend.num_threads()))
+        col_shape, ws_y_shape, xp_shape, _ = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
+                                                                     *self.padding, nchunks)
         col = self._buffer("col", col_shape)
         ws_y = self._buffer("ws_y", ws_y_shape)
         ws_xp = self._buffer("ws_xp", xp_shape)
         b = self.bias.data if self.bias is not None else self._no_bias
         self.backend.k.conv2d_forward(y, col, ws_y, ws_xp, x, self.weight.data, b, *self.stride, *self.padding, act,
-                                      alpha)
-        self._x, self._y, self._col, self._act, self._alpha = x, y, col, act, alpha
+                                      alpha, nchunks)
+        self._x, self._y, self._col, self._act, self._alpha, self._nchunks = x, y, col, act, alpha, nchunks
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
-        x, col = self._x, self._col
+        x, col, nchunks = self._x, self._col, self._nchunks
         dy = self._check_grad(dy, self._y.shape)
         dx = self._buffer("dx", x.shape)
+        _, ws_y_shape, xp_shape, dw_shape = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
+                                                                    *self.padding, nchunks)
         ws_dcol = self._buffer("ws_dcol", col.shape) if need_dx else col
-        ws_g = self._buffer("ws_y", (self.out_channels, col.shape[1]))   # the forward's ws_y, free by now
-        ws_dw = self._buffer("ws_dw", (self.out_channels, col.shape[0]))
-        ws_dxp = self._buffer("ws_xp", self._buffers["ws_xp"].shape)
+        ws_g = self._buffer("ws_y", ws_y_shape)   # the forward's ws_y, free by now
+        ws_dw = self._buffer("ws_dw", dw_shape)
+        ws_dxp = self._buffer("ws_xp", xp_shape)
         db = self.bias.grad if self.bias is not None else self._no_bias_grad
         self.backend.k.conv2d_backward(dx, self.weight.grad, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy,
                                        col, x, self.weight.data, self._y, *self.stride, *self.padding,
-                                       self._act, self._alpha, need_dx)
+                                       self._act, self._alpha, need_dx, nchunks)
         return dx if need_dx else None

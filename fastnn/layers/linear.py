@@ -10,6 +10,8 @@ from fastnn.layers.base import Module
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE
 
+MIN_MACS_PER_CHUNK = 1 << 18
+
 
 class Linear(Module):
     """Fully connected layer, PyTorch's ``nn.Linear`` (weight (out, in), bias (out,), same init).
@@ -51,10 +53,14 @@ class Linear(Module):
         self._check_input(x, f"(N, {self.in_features})",
                           lambda: x.ndim == 2 and x.shape[1] == self.in_features)
         x = np.ascontiguousarray(x)
-        y = self._buffer("y", (x.shape[0], self.out_features))
+        n = x.shape[0]
+        y = self._buffer("y", (n, self.out_features))
         b = self.bias.data if self.bias is not None else self._no_bias
-        self.backend.k.linear_forward(y, x, self.weight.data, b, act, alpha)
-        self._x, self._y, self._act, self._alpha = x, y, act, alpha
+        # one row block per thread, but only when each block gets >= ~256k multiply-adds
+        work = n * self.in_features * self.out_features
+        nchunks = max(1, min(self.backend.num_threads(), n, work // MIN_MACS_PER_CHUNK))
+        self.backend.k.linear_forward(y, x, self.weight.data, b, act, alpha, nchunks)
+        self._x, self._y, self._act, self._alpha, self._nchunks = x, y, act, alpha, nchunks
         return y
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
@@ -62,8 +68,9 @@ class Linear(Module):
         dy = self._check_grad(dy, self._y.shape)
         dx = self._buffer("dx", x.shape)
         ws_g = self._buffer("g", dy.shape)
-        ws_dw = self._buffer("dw", self.weight.shape)
+        ws_dw = self._buffer("dw", self.backend.k.linear_workspace_shape(x.shape[0], self.in_features,
+                                                                        self.out_features, self._nchunks))
         db = self.bias.grad if self.bias is not None else self._no_bias_grad
         self.backend.k.linear_backward(dx, self.weight.grad, db, ws_g, ws_dw, dy, x,
-                                       self.weight.data, self._y, self._act, self._alpha, need_dx)
+                                       self.weight.data, self._y, self._act, self._alpha, need_dx, self._nchunks)
         return dx if need_dx else None

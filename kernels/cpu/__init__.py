@@ -1,5 +1,6 @@
 """Numba CPU kernels: the same file names, function names and argument order as kernels.reference."""
 
+from kernels.cpu._jit import num_threads  # noqa: F401
 from kernels.cpu.activation import *  # noqa: F403
 from kernels.cpu.conv import *  # noqa: F403
 from kernels.cpu.im2col import *  # noqa: F403
@@ -7,3 +8,4 @@ from kernels.cpu.loss import *  # noqa: F403
 from kernels.cpu.matmul import *  # noqa: F403
 from kernels.cpu.optim import *  # noqa: F403
 from kernels.cpu.pool import *  # noqa: F403
+from kernels.cpu.reduce import *  # noqa: F403

@@ -1,13 +1,14 @@
-"""2-D convolution as im2col + one BLAS GEMM per layer (batch folded into the GEMM's N).
+"""2-D convolution as im2col + BLAS GEMM, the batch split into one chunk per thread.
 
-forward:  col = im2col(x);  ws_y = W2 @ col,  W2 = w.reshape(O, C*KH*KW)
-          y[n,o,oh,ow] = act(ws_y[o, column of (n, oh, ow)] + b[o])      (epilogue: bias, act, NCHW)
-backward: g = dy * act'(y) scattered into ws_g (ws_y's layout, zero in unused columns); db += sums
-          dw += (col @ g.T).T (via ws_dw, O*C*KH*KW floats);  dx = col2im(W2.T @ g) via ws_dcol if need_dx
-x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). The forward col is reused in backward.
-Workspace shapes and the two layouts (stride 1: "wide" grid over a padded copy ws_xp; other
-strides: standard im2col): kernels/shapes.py. Inner loops are slice copies: inside prange bodies
-numba vectorizes those, not scalar loops (kernels/lab/conv_wide.py).
+Per chunk t (samples n0..n1, in a prange; BLAS is single-threaded, numba owns the threads):
+forward:  col_t = im2col(x[n0:n1]) (C*KH*KW, cols_t);  ws_y_t = W2 @ col_t (O, cols_t)
+          y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
+backward: g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  partial_t = col_t @ g_t.T
+          dx[n0:n1] = col2im(W2.T @ g_t) if need_dx;  then db += row sums of g, dw += sum_t partial_t.T
+W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). Flat workspaces
+and the two column layouts (stride 1: "wide" grid over the padded copy ws_xp; other strides:
+standard im2col): kernels/shapes.py. The forward col is reused in backward. Per-sample work runs in
+serial helpers: numba vectorizes their loops, not scalar loops written inline in a prange body.
 """
 
 import numpy as np
@@ -15,100 +16,71 @@ from numba import prange
 
 from kernels.cpu._jit import jit, pjit
 from kernels.cpu.activation import activate, activation_grad
-from kernels.cpu.im2col import col2im, im2col
+from kernels.cpu.im2col import col2im_sample, im2col_sample
 from kernels.shapes import conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 
 
-@pjit
-def _pad(xp, x, ph, pw):
-    """xp[n, c, ph:ph+H, pw:pw+W] = x, zero elsewhere (incl. the spare last row)."""
-    n, c, h, w = x.shape
-    for b in prange(n):
-        xp[b] = 0
-        for ci in range(c):
-            for r in range(h):
-                xp[b, ci, r + ph, pw:pw + w] = x[b, ci, r]
+@jit
+def _chunk(n, nchunks, t):
+    """Samples [n0, n1) of chunk t."""
+    return n * t // nchunks, n * (t + 1) // nchunks
 
 
-@pjit
-def _im2col_wide(col, xp, kh, kw, oh):
-    """col[(c*KH+i)*KW+j, n*OH*Wp + t] = xp[n, c].flat[i*Wp + j + t], t < OH*Wp."""
-    n, c, hp, wp = xp.shape
+@jit
+def _im2col_wide_sample(col, col0, xp, x, kh, kw, ph, pw, oh):
+    """Pad one sample into xp (C, Hp, Wp), then col[(c*KH+i)*KW+j, col0 + t] = xp[c].flat[i*Wp + j + t]."""
+    c, hp, wp = xp.shape
+    h, w = x.shape[1], x.shape[2]
+    xp[...] = 0
+    for ci in range(c):
+        for r in range(h):
+            xp[ci, r + ph, pw:pw + w] = x[ci, r]
     run = oh * wp
-    for b in prange(n):
-        for ci in range(c):
-            plane = xp[b, ci].reshape(hp * wp)
-            for i in range(kh):
-                for j in range(kw):
-                    off = i * wp + j
-                    col[(ci * kh + i) * kw + j, b * run:(b + 1) * run] = plane[off:off + run]
-
-
-@pjit
-def _col2im_wide(dx, dxp, dcol, kh, kw, ph, pw):
-    """Adjoint of _pad + _im2col_wide: accumulate runs into dxp, then crop it into dx."""
-    n, c, h, w = dx.shape
-    hp, wp = dxp.shape[2], dxp.shape[3]
-    run = (dcol.shape[1] // n) if n > 0 else 0
-    for b in prange(n):
-        dxp[b] = 0
-        for ci in range(c):
-            plane = dxp[b, ci].reshape(hp * wp)
-            for i in range(kh):
-                for j in range(kw):
-                    off = i * wp + j
-                    plane[off:off + run] += dcol[(ci * kh + i) * kw + j, b * run:(b + 1) * run]
-            for r in range(h):
-                dx[b, ci, r] = dxp[b, ci, r + ph, pw:pw + w]
+    for ci in range(c):
+        plane = xp[ci].reshape(hp * wp)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * wp + j
+                col[(ci * kh + i) * kw + j, col0:col0 + run] = plane[off:off + run]
 
 
 @jit
-def _add_row_sums(db, g):
-    """db[o] += sum_t g[o, t]."""
-    for oi in range(g.shape[0]):
-        acc = g[oi, 0] * 0
-        for t in range(g.shape[1]):
-            acc += g[oi, t]
-        db[oi] += acc
-
-
-@pjit
-def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha):
-    n, o, oh, ow = y.shape
-    kh, kw = w.shape[2], w.shape[3]
-    wide = sh == 1 and sw == 1
-    if wide:
-        _pad(ws_xp, x, ph, pw)
-        _im2col_wide(col, ws_xp, kh, kw, oh)
-    else:
-        im2col(col, x, kh, kw, sh, sw, ph, pw)
-    np.dot(w.reshape(o, w.size // o), col, ws_y)
-    row = ws_xp.shape[3] if wide else ow   # columns per output row in ws_y
-    for bi in prange(n):
-        _epilogue(y[bi], ws_y, b, bi * oh * row, row, act, alpha)
+def _col2im_wide_sample(dx, dxp, dcol, col0, kh, kw, ph, pw, oh):
+    """Adjoint of _im2col_wide_sample: accumulate the runs into dxp, then crop it into dx (C, H, W)."""
+    c, hp, wp = dxp.shape
+    h, w = dx.shape[1], dx.shape[2]
+    run = oh * wp
+    dxp[...] = 0
+    for ci in range(c):
+        plane = dxp[ci].reshape(hp * wp)
+        for i in range(kh):
+            for j in range(kw):
+                off = i * wp + j
+                plane[off:off + run] += dcol[(ci * kh + i) * kw + j, col0:col0 + run]
+        for r in range(h):
+            dx[ci, r] = dxp[ci, r + ph, pw:pw + w]
 
 
 @jit
-def _epilogue(y, ws_y, b, start, row, act, alpha):
-    """One sample: y[o, a, q] = act(ws_y[o, start + a*row + q] + b[o]). A serial helper called from
-    prange: numba vectorizes loops here, not scalar loops written inline in a prange body."""
+def _epilogue(y, ws_y, b, col0, row, act, alpha):
+    """One sample: y[o, a, q] = act(ws_y[o, col0 + a*row + q] + b[o])."""
     for oi in range(y.shape[0]):
         bias = b[oi]
         for a in range(y.shape[1]):
-            src = ws_y[oi, start + a * row:start + a * row + y.shape[2]]
+            src = ws_y[oi, col0 + a * row:col0 + a * row + y.shape[2]]
             dst = y[oi, a]
             for q in range(dst.size):
                 dst[q] = activate(src[q] + bias, act, alpha)
 
 
 @jit
-def _act_grad(ws_g, dy, y, start, row, act, alpha):
-    """One sample: ws_g[o, start + a*row + q] = dy * act'(y); the row's padding columns get 0."""
+def _act_grad(ws_g, dy, y, col0, row, act, alpha):
+    """One sample: ws_g[o, col0 + a*row + q] = dy * act'(y); the row's padding columns get 0."""
     for oi in range(y.shape[0]):
         for a in range(y.shape[1]):
-            base = start + a * row
+            base = col0 + a * row
             g = ws_g[oi, base:base + row]
             d, yy = dy[oi, a], y[oi, a]
             for q in range(yy.size):
@@ -118,23 +90,71 @@ def _act_grad(ws_g, dy, y, start, row, act, alpha):
 
 
 @pjit
-def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
-                    need_dx):
+def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
+    ckk = w.size // o
+    wide = sh == 1 and sw == 1
+    row = ws_xp.shape[3] if wide else ow   # GEMM columns per output row
+    per = oh * row                         # GEMM columns per sample
+    w2 = w.reshape(o, ckk)
+    for t in prange(nchunks):
+        n0, n1 = _chunk(n, nchunks, t)
+        cols = (n1 - n0) * per
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
+        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, cols)
+        for bi in range(n0, n1):
+            if wide:
+                _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
+            else:
+                im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
+        np.dot(w2, col_t, y_t)
+        for bi in range(n0, n1):
+            _epilogue(y[bi], y_t, b, (bi - n0) * per, row, act, alpha)
+
+
+@pjit
+def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
+                    need_dx, nchunks):
+    n, o, oh, ow = y.shape
+    kh, kw = w.shape[2], w.shape[3]
+    ckk = w.size // o
     wide = sh == 1 and sw == 1
     row = ws_dxp.shape[3] if wide else ow
-    for bi in prange(n):
-        _act_grad(ws_g, dy[bi], y[bi], bi * oh * row, row, act, alpha)
-    _add_row_sums(db, ws_g)
-    ckk = w.size // o
-    dw_t = ws_dw.reshape(ckk, o)          # col @ g.T: OpenBLAS handles this long-K product ~2x faster
-    np.dot(col, ws_g.T, dw_t)             # than g @ col.T (measured on LeNet's conv1/conv2 shapes)
-    dw2 = dw.reshape(o, ckk)
-    dw2 += dw_t.T
-    if need_dx:
-        np.dot(w.reshape(o, w.size // o).T, ws_g, ws_dcol)
-        if wide:
-            _col2im_wide(dx, ws_dxp, ws_dcol, kh, kw, ph, pw)
-        else:
-            col2im(dx, ws_dcol, kh, kw, sh, sw, ph, pw)
+    per = oh * row
+    w2 = w.reshape(o, ckk)
+    for t in prange(nchunks):
+        n0, n1 = _chunk(n, nchunks, t)
+        cols = (n1 - n0) * per
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
+        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, cols)
+        for bi in range(n0, n1):
+            _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, row, act, alpha)
+        np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
+        if need_dx:
+            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
+            np.dot(w2.T, g_t, dcol_t)
+            for bi in range(n0, n1):
+                if wide:
+                    _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
+                else:
+                    col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
+    _reduce_grads(dw.reshape(o, ckk), db, ws_dw, ws_g, n, per, nchunks)
+
+
+@jit
+def _reduce_grads(dw2, db, ws_dw, ws_g, n, per, nchunks):
+    """db[o] += sum over chunks of g_t's row o;  dw2 += sum_t partial_t.T."""
+    o, ckk = dw2.shape
+    for t in range(nchunks):
+        n0, n1 = _chunk(n, nchunks, t)
+        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+        for oi in range(o):
+            acc = db[oi] * 0
+            for q in range(g_t.shape[1]):
+                acc += g_t[oi, q]
+            db[oi] += acc
+        part = ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o)
+        for r in range(ckk):
+            for oi in range(o):
+                dw2[oi, r] += part[r, oi]

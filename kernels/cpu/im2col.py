@@ -1,9 +1,9 @@
 """im2col / col2im (layout and formula: kernels/reference/im2col.py).
 
-x, dx (N, C, H, W); col (C*KH*KW, N*OH*OW). Parallel over the batch; each sample writes its own
-column block, so there are no races. For each kernel tap the in-bounds output columns [q0, q1) are
-computed once, so the inner copy loop has no bounds test (numba vectorizes it for stride 1).
-col2im zeroes dx first.
+x, dx (N, C, H, W); col (C*KH*KW, N*OH*OW). Parallel over the batch; each sample's work is a serial
+helper (``im2col_sample`` / ``col2im_sample``, also used by the conv kernels on their column blocks)
+so numba vectorizes its loops. For each tap the in-bounds output columns [q0, q1) are computed once,
+so the inner copy has no bounds test. col2im zeroes dx first.
 """
 
 from numba import prange
@@ -22,37 +22,57 @@ def _valid_range(j, sw, pw, w, ow):
     return q0, max(q0, q1)
 
 
+@jit
+def im2col_sample(col, col0, x, kh, kw, sh, sw, ph, pw, oh, ow):
+    """One sample x (C, H, W) into col[:, col0:col0 + OH*OW]."""
+    c, h, w = x.shape
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = col[(ci * kh + i) * kw + j]
+                q0, q1 = _valid_range(j, sw, pw, w, ow)
+                off = j - pw
+                for a in range(oh):
+                    hh = a * sh - ph + i
+                    base = col0 + a * ow
+                    if hh < 0 or hh >= h:
+                        row[base:base + ow] = 0
+                        continue
+                    row[base:base + q0] = 0
+                    row[base + q1:base + ow] = 0
+                    src = x[ci, hh]
+                    for q in range(q0, q1):
+                        row[base + q] = src[q * sw + off]
+
+
+@jit
+def col2im_sample(dx, col, col0, kh, kw, sh, sw, ph, pw, oh, ow):
+    """dx (C, H, W) = the adjoint of im2col_sample applied to col[:, col0:col0 + OH*OW]."""
+    c, h, w = dx.shape
+    dx[...] = 0
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                row = col[(ci * kh + i) * kw + j]
+                q0, q1 = _valid_range(j, sw, pw, w, ow)
+                off = j - pw
+                for a in range(oh):
+                    hh = a * sh - ph + i
+                    if hh < 0 or hh >= h:
+                        continue
+                    base = col0 + a * ow
+                    dst = dx[ci, hh]
+                    for q in range(q0, q1):
+                        dst[q * sw + off] += row[base + q]
+
+
 @pjit
 def im2col(col, x, kh, kw, sh, sw, ph, pw):
     n, c, h, w = x.shape
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
-    p = oh * ow
     for b in prange(n):
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    row = col[(ci * kh + i) * kw + j]
-                    q0, q1 = _valid_range(j, sw, pw, w, ow)
-                    off = j - pw
-                    for a in range(oh):
-                        hh = a * sh - ph + i
-                        base = b * p + a * ow
-                        if hh < 0 or hh >= h:
-                            for q in range(ow):
-                                row[base + q] = 0
-                            continue
-                        for q in range(q0):
-                            row[base + q] = 0
-                        for q in range(q1, ow):
-                            row[base + q] = 0
-                        src = x[b, ci, hh]
-                        if sw == 1:
-                            for q in range(q0, q1):
-                                row[base + q] = src[q + off]
-                        else:
-                            for q in range(q0, q1):
-                                row[base + q] = src[q * sw + off]
+        im2col_sample(col, b * oh * ow, x[b], kh, kw, sh, sw, ph, pw, oh, ow)
 
 
 @pjit
@@ -60,24 +80,5 @@ def col2im(dx, col, kh, kw, sh, sw, ph, pw):
     n, c, h, w = dx.shape
     oh = (h + 2 * ph - kh) // sh + 1
     ow = (w + 2 * pw - kw) // sw + 1
-    p = oh * ow
     for b in prange(n):
-        dx[b] = 0
-        for ci in range(c):
-            for i in range(kh):
-                for j in range(kw):
-                    row = col[(ci * kh + i) * kw + j]
-                    q0, q1 = _valid_range(j, sw, pw, w, ow)
-                    off = j - pw
-                    for a in range(oh):
-                        hh = a * sh - ph + i
-                        if hh < 0 or hh >= h:
-                            continue
-                        base = b * p + a * ow
-                        dst = dx[b, ci, hh]
-                        if sw == 1:
-                            for q in range(q0, q1):
-                                dst[q + off] += row[base + q]
-                        else:
-                            for q in range(q0, q1):
-                                dst[q * sw + off] += row[base + q]
+        col2im_sample(dx[b], col, b * oh * ow, kh, kw, sh, sw, ph, pw, oh, ow)

@@ -1,36 +1,77 @@
-"""Fully connected product on BLAS with a fused bias + activation epilogue.
+"""Fully connected product on BLAS with a fused bias + activation epilogue, rows split per thread.
 
-forward:  y = act(x @ w.T + b)           x (N, K), w (M, K), b (M,), y (N, M)
-backward: g = dy * act'(y)  -> ws_g      dy, y, ws_g (N, M)
-          dx = g @ w (N, K) if need_dx;  dw += g.T @ x via ws_dw (M, K);  db += sum_n g (M,)
+forward:  y = act(x @ w.T + b)                 x (N, K), w (M, K), b (M,), y (N, M)
+backward: g = dy * act'(y) -> ws_g (N, M);  dx = g @ w (N, K) if need_dx
+          partial_t = g[rows_t].T @ x[rows_t] (M, K) into ws_dw (nchunks*M*K,); dw += sum_t partial_t;
+          db += sum_n g
+Each of ``nchunks`` row blocks runs in its own numba thread with single-threaded BLAS
+(kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in cache.
 """
 
 import numpy as np
+from numba import prange
 
-from kernels.cpu._jit import jit
+from kernels.cpu._jit import jit, pjit
 from kernels.cpu.activation import activate, activation_grad
 
-__all__ = ["linear_forward", "linear_backward"]
+__all__ = ["linear_workspace_shape", "linear_forward", "linear_backward"]
+
+
+def linear_workspace_shape(n, k, m, nchunks):
+    """Shape of ws_dw: one (M, K) partial weight gradient per chunk."""
+    return (nchunks * m * k,)
 
 
 @jit
-def linear_forward(y, x, w, b, act, alpha):
-    np.dot(x, w.T, y)
-    n, m = y.shape
-    for i in range(n):
-        for j in range(m):
+def _rows(n, nchunks, t):
+    return n * t // nchunks, n * (t + 1) // nchunks
+
+
+@jit
+def _bias_act(y, b, act, alpha):
+    for i in range(y.shape[0]):
+        for j in range(y.shape[1]):
             y[i, j] = activate(y[i, j] + b[j], act, alpha)
 
 
 @jit
-def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx):
-    n, m = dy.shape
-    for i in range(n):
+def _act_grad(g, dy, y, act, alpha):
+    for i in range(g.shape[0]):
+        for j in range(g.shape[1]):
+            g[i, j] = activation_grad(dy[i, j], y[i, j], act, alpha)
+
+
+@pjit
+def linear_forward(y, x, w, b, act, alpha, nchunks):
+    n = x.shape[0]
+    for t in prange(nchunks):
+        r0, r1 = _rows(n, nchunks, t)
+        np.dot(x[r0:r1], w.T, y[r0:r1])
+        _bias_act(y[r0:r1], b, act, alpha)
+
+
+@pjit
+def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
+    n = x.shape[0]
+    m, k = w.shape
+    for t in prange(nchunks):
+        r0, r1 = _rows(n, nchunks, t)
+        _act_grad(ws_g[r0:r1], dy[r0:r1], y[r0:r1], act, alpha)
+        if need_dx:
+            np.dot(ws_g[r0:r1], w, dx[r0:r1])
+        np.dot(ws_g[r0:r1].T, x[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k))
+    _reduce(dw, db, ws_g, ws_dw, nchunks)
+
+
+@jit
+def _reduce(dw, db, g, ws_dw, nchunks):
+    """db += column sums of g;  dw += sum of the per-chunk partials."""
+    m, k = dw.shape
+    for i in range(g.shape[0]):
         for j in range(m):
-            g = activation_grad(dy[i, j], y[i, j], act, alpha)
-            ws_g[i, j] = g
-            db[j] += g
-    if need_dx:
-        np.dot(ws_g, w, dx)
-    np.dot(ws_g.T, x, ws_dw)
-    dw += ws_dw
+            db[j] += g[i, j]
+    for t in range(nchunks):
+        part = ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k)
+        for j in range(m):
+            for c in range(k):
+                dw[j, c] += part[j, c]

@@ -8,3 +8,4 @@ from kernels.reference.loss import *  # noqa: F403
 from kernels.reference.matmul import *  # noqa: F403
 from kernels.reference.optim import *  # noqa: F403
 from kernels.reference.pool import *  # noqa: F403
+from kernels.reference.reduce import *  # noqa: F403

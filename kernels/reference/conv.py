@@ -2,7 +2,8 @@
 
 forward:  y[n,o,oh,ow] = act(b[o] + sum_{c,i,j} w[o,c,i,j] * xpad[n,c,oh*SH+i,ow*SW+j])
           x (N,C,H,W), w (O,C,KH,KW), b (O,), y (N,O,OH,OW). The workspaces (col, ws_*; shapes from
-          conv2d_workspace_shapes) belong to the compiled kernels and are ignored here.
+          conv2d_workspace_shapes) and ``nchunks`` (the thread split) belong to the compiled kernels and are
+          ignored here.
 backward: g = dy * act'(y);  db += sum_{n,oh,ow} g;  dw[o,c,i,j] += sum g[n,o,.,.] * xpad[n,c,shifted]
           dx[n,c,h,w] = sum over the taps that read (h, w) of g * w  (skipped unless need_dx)
 """
@@ -19,7 +20,7 @@ def _taps(xp, i, j, sh, sw, oh, ow):
     return xp[:, :, i:i + sh * (oh - 1) + 1:sh, j:j + sw * (ow - 1) + 1:sw]
 
 
-def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha):
+def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     _, _, oh, ow = y.shape
     kh, kw = w.shape[2:]
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
@@ -31,7 +32,8 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha):
     y[...] = apply_activation(z, act, alpha)
 
 
-def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx):
+def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
+                    nchunks):
     _, _, oh, ow = y.shape
     kh, kw = w.shape[2:]
     n, c, h, wd = x.shape

@@ -3,20 +3,26 @@
 forward:  y = act(x @ w.T + b)          x (N, K), w (M, K), b (M,), y (N, M)
 backward: g = dy * act'(y)              dy, y (N, M)
           dx = g @ w  (N, K);  dw += g.T @ x  (M, K);  db += sum_n g  (M,)
-dx is skipped when ``need_dx`` is False (first layer).
+dx is skipped when ``need_dx`` is False (first layer). Workspaces (ws_*) and ``nchunks`` (the
+thread split of the compiled kernel) are ignored here.
 """
 
 
 from kernels.reference.activation import act_from_output_backward, apply_activation
 
-__all__ = ["linear_forward", "linear_backward"]
+__all__ = ["linear_workspace_shape", "linear_forward", "linear_backward"]
 
 
-def linear_forward(y, x, w, b, act, alpha):
+def linear_workspace_shape(n, k, m, nchunks):
+    """Shape of ws_dw: one (M, K) partial weight gradient per chunk."""
+    return (nchunks * m * k,)
+
+
+def linear_forward(y, x, w, b, act, alpha, nchunks):
     y[...] = apply_activation(x @ w.T + b, act, alpha)
 
 
-def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx):
+def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
     g = act_from_output_backward(dy, y, act, alpha)
     if need_dx:
         dx[...] = g @ w

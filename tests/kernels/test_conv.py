@@ -67,32 +67,35 @@ def run_col2im(mod, col, xshape, kh, kw, sh, sw, ph, pw):
     return dx
 
 
-def forward(mod, x, w, b, sh, sw, ph, pw, act, alpha):
-    """Run conv2d_forward; returns y and the workspaces (col, ws_y, ws_xp) backward reuses."""
+def forward(mod, x, w, b, sh, sw, ph, pw, act, alpha, nchunks=2):
+    """Run conv2d_forward with the batch split into ``nchunks``; returns y and the workspaces backward
+    reuses (col, ws_y, ws_xp, ws_dw shape, nchunks)."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
     dt = x.dtype
     y = np.full((n, o, oh, ow), np.nan, dtype=dt)
-    ws = tuple(np.full(s, np.nan, dtype=dt) for s in CPU.conv2d_workspace_shapes(x.shape, w.shape, sh, sw, ph, pw))
-    mod.conv2d_forward(y, *ws, x, w, b, sh, sw, ph, pw, act, alpha)
-    return y, ws
+    nchunks = max(1, min(n, nchunks))
+    col_s, y_s, xp_s, dw_s = CPU.conv2d_workspace_shapes(x.shape, w.shape, sh, sw, ph, pw, nchunks)
+    ws = tuple(np.full(s, np.nan, dtype=dt) for s in (col_s, y_s, xp_s))
+    mod.conv2d_forward(y, *ws, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
+    return y, (*ws, dw_s, nchunks)
 
 
 def backward(mod, dy, ws, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, dw0=None, db0=None):
     """Run conv2d_backward; dx starts as a sentinel, dw/db start at dw0/db0 (zeros by default)."""
     dt = x.dtype
     o = w.shape[0]
-    col, ws_y, ws_xp = ws
+    col, ws_y, ws_xp, dw_shape, nchunks = ws
     dx = np.full(x.shape, 7.0, dtype=dt)
     dw = np.zeros(w.shape, dt) if dw0 is None else dw0.copy()
     db = np.zeros(o, dt) if db0 is None else db0.copy()
     ws_dcol = np.full(col.shape, np.nan, dtype=dt)
     ws_g = np.full(ws_y.shape, np.nan, dtype=dt)
-    ws_dw = np.full((o, col.shape[0]), np.nan, dtype=dt)
+    ws_dw = np.full(dw_shape, np.nan, dtype=dt)
     ws_dxp = np.full(ws_xp.shape, np.nan, dtype=dt)
     mod.conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
-                        need_dx)
+                        need_dx, nchunks)
     return dx, dw, db
 
 
@@ -275,3 +278,24 @@ def test_property_col2im_is_adjoint_of_im2col(case, seed):
         lhs = float(np.sum(run_im2col(mod, x, kh, kw, sh, sw, ph, pw) * cmat))
         rhs = float(np.sum(x * run_col2im(mod, cmat, x.shape, kh, kw, sh, sw, ph, pw)))
         assert abs(lhs - rhs) <= 1e-10 * (1 + np.abs(cmat).sum()), name
+
+
+# ------------------------------------------------------------------------- thread chunks
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 5])
+@pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0)],
+                         ids=["wide", "strided"])
+def test_batch_split_into_chunks_matches_reference(case, nchunks):
+    """Each chunk runs its own GEMM on its column block: every split of the batch (incl. uneven ones
+    and one sample per chunk) must give the reference's outputs and accumulated gradients."""
+    *_, sh, sw, ph, pw = case
+    x, wt, b = make_inputs(case, np.float64, seed=3)
+    y_ref, _ = forward(REF, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0)
+    y, ws = forward(CPU, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0, nchunks=nchunks)
+    assert_close(y, y_ref, np.float64, what=f"y with {nchunks} chunks")
+    dy = np.random.default_rng(4).standard_normal(y.shape)
+    ref = backward(REF, dy, ws, x, wt, y_ref, sh, sw, ph, pw, ACT_TANH, 0.0, True)
+    got = backward(CPU, dy, ws, x, wt, y, sh, sw, ph, pw, ACT_TANH, 0.0, True)
+    for name, a, r in zip(("dx", "dw", "db"), got, ref):
+        assert_close(a, r, np.float64, what=f"{name} with {nchunks} chunks")

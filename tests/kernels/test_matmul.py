@@ -28,21 +28,22 @@ def make_inputs(n, k, m, dtype, seed=0):
     return x, w, b
 
 
-def forward(mod, x, w, b, act, alpha):
+def forward(mod, x, w, b, act, alpha, nchunks=2):
     y = np.full((x.shape[0], w.shape[0]), np.nan, dtype=x.dtype)
-    mod.linear_forward(y, x, w, b, act, alpha)
+    mod.linear_forward(y, x, w, b, act, alpha, max(1, min(len(x), nchunks)))
     return y
 
 
-def backward(mod, dy, x, w, y, act, alpha, need_dx, dw0=None, db0=None):
+def backward(mod, dy, x, w, y, act, alpha, need_dx, dw0=None, db0=None, nchunks=2):
     """Run linear_backward; dx starts as a sentinel, dw/db start at dw0/db0 (zeros by default)."""
     dt = x.dtype
     dx = np.full(x.shape, 7.0, dtype=dt)
     dw = np.zeros(w.shape, dt) if dw0 is None else dw0.copy()
     db = np.zeros(w.shape[0], dt) if db0 is None else db0.copy()
     ws_g = np.full(y.shape, np.nan, dtype=dt)
-    ws_dw = np.full(w.shape, np.nan, dtype=dt)
-    mod.linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx)
+    nchunks = max(1, min(len(x), nchunks))
+    ws_dw = np.full(mod.linear_workspace_shape(len(x), w.shape[1], w.shape[0], nchunks), np.nan, dtype=dt)
+    mod.linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks)
     return dx, dw, db
 
 
@@ -123,3 +124,19 @@ def test_gradcheck(backend, act, alpha):
     assert_grad_close(dx, numerical_grad(loss, x), what="dx")
     assert_grad_close(dw, numerical_grad(loss, w), what="dw")
     assert_grad_close(db, numerical_grad(loss, b), what="db")
+
+
+@pytest.mark.parametrize("nchunks", [1, 2, 3, 7])
+def test_rows_split_into_chunks_matches_reference(nchunks):
+    """Each chunk of rows runs its own GEMMs and writes its own dw partial; every split (uneven, one row
+    per chunk) must equal the reference, with dw/db accumulated once."""
+    x, w, b = make_inputs(7, 5, 4, np.float64, seed=9)
+    y_ref = forward(REF, x, w, b, ACTS[1][0], ACTS[1][1])
+    y = forward(CPU, x, w, b, ACTS[1][0], ACTS[1][1], nchunks=nchunks)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+    dy = np.random.default_rng(10).standard_normal(y.shape)
+    dw0, db0 = np.ones_like(w), np.ones_like(b)
+    ref = backward(REF, dy, x, w, y_ref, ACTS[1][0], ACTS[1][1], True, dw0, db0)
+    got = backward(CPU, dy, x, w, y, ACTS[1][0], ACTS[1][1], True, dw0, db0, nchunks=nchunks)
+    for a, r in zip(got, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)

@@ -95,10 +95,25 @@ def test_import_keeps_user_omp_wait_policy():
     assert got == "ACTIVE"
 
 
-def test_thread_budget_sets_numba_and_blas():
-    got = _import_kernels_and_print({"FASTNN_NUM_THREADS": "1"},
-                                    "os.environ['NUMBA_NUM_THREADS'], os.environ['OPENBLAS_NUM_THREADS']")
-    assert got == "1 1"
+def test_thread_budget_sets_numba_threads():
+    assert _import_kernels_and_print({"FASTNN_NUM_THREADS": "1"}, "os.environ['NUMBA_NUM_THREADS']") == "1"
+
+
+def test_scipy_blas_is_single_threaded_numpy_blas_untouched():
+    # numba's np.dot runs SciPy's OpenBLAS from every chunk thread: it must be single-threaded, while
+    # NumPy's own OpenBLAS keeps its default and the environment is left as the user had it
+    expr = ("kernels.BLAS_THREADS, 'OPENBLAS_NUM_THREADS' in os.environ, "
+            "sorted((os.path.basename(p['filepath']).split('-')[0], p['num_threads']) "
+            "for p in __import__('threadpoolctl').threadpool_info() if p['internal_api'] == 'openblas')")
+    got = _import_kernels_and_print({}, expr)
+    assert got.startswith("loaded single-threaded False"), got
+    assert "('libscipy_openblas', 1)" in got, got
+    assert f"('libscipy_openblas64_', {os.cpu_count()})" in got or os.cpu_count() == 1, got
+
+
+def test_user_blas_setting_is_kept():
+    got = _import_kernels_and_print({"OPENBLAS_NUM_THREADS": "2"}, "kernels.BLAS_THREADS")
+    assert got == "user setting kept"
 
 
 def test_configure_on_env_dict():
@@ -109,7 +124,9 @@ def test_configure_on_env_dict():
     _env.configure(env)
     assert env["OMP_WAIT_POLICY"] == "ACTIVE"
     assert env["NUMBA_NUM_THREADS"] == "2"  # the user's own setting wins
-    assert env["OPENBLAS_NUM_THREADS"] == "3" and env["OMP_NUM_THREADS"] == "3"
+    env = {"FASTNN_NUM_THREADS": "3"}
+    _env.configure(env)
+    assert env["NUMBA_NUM_THREADS"] == "3"
 
 
 def test_choose_cache_dir_read_only_package(monkeypatch, tmp_path):
