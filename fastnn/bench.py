@@ -1,6 +1,6 @@
 """Side-by-side speed table: fastnn vs PyTorch CPU vs plain NumPy, measured in ONE process (DESIGN §9).
 
-    fastnn bench [--quick] [--only ops|train|startup] [--startup] [--threads N] [--json PATH]
+    fastnn bench [--quick] [--only ops|train|optim|startup] [--startup] [--threads N] [--json PATH]
     python -m fastnn.bench --quick
 
 Every row times the same work on the same data (and, for training, the same initial weights) in
@@ -13,8 +13,9 @@ The NumPy column is a straightforward NumPy implementation written here (np.dot 
 im2col through ``sliding_window_view`` + ``tensordot`` for convolution, reshape-max for pooling,
 vectorized Adam): what a user would write without a framework.
 
-Thread budget: fastnn (numba prange + BLAS), torch (``torch.set_num_threads``) and NumPy's BLAS all
-get ``--threads`` threads (default: all cores). ``import fastnn`` happens before torch is imported
+Thread budget: fastnn (numba threads, each chunk calling single-threaded BLAS), torch
+(``torch.set_num_threads``) and NumPy's BLAS all get ``--threads`` threads (default: all cores).
+``import fastnn`` happens before torch is imported
 (torch is imported lazily, inside functions): fastnn's import sets ``OMP_WAIT_POLICY=PASSIVE`` before
 any OpenMP runtime starts, otherwise numba's and torch's OpenMP threads spin against each other.
 torch is optional: without it the table has the fastnn and NumPy columns only.
@@ -582,6 +583,125 @@ def train_rows(settings: Settings, torch, verbose: bool = False) -> tuple[list[R
 
 
 # =================================================================================================
+# optimizer steps at 61.7k / 1M / 10M parameters, and bandwidth
+# =================================================================================================
+OPTIM_SIZES = (61_706, 1_000_000, 10_000_000)
+# float32 arrays each rule moves per parameter per step: reads + writes of params, grads and state
+OPTIM_ARRAYS = {"SGD momentum": 5, "Adam": 7, "RMSprop": 5}
+
+
+def _optim_shapes(n: int) -> list[tuple[int, ...]]:
+    """LeNet-5's parameter shapes at 61,706; else one large matrix and two vectors (n elements in all)."""
+    if n == 61_706:
+        return [p.shape for p in lenet5().parameters()]
+    rows = n // 1000
+    return [(rows, 999), (rows,), (n - rows * 1000,)]
+
+
+def _fastnn_optimizer(rule: str, n: int, rng: np.random.Generator):
+    from fastnn.params import FlatParams, Parameter
+
+    params = [Parameter(rng.standard_normal(s, dtype=np.float32) * 0.05) for s in _optim_shapes(n)]
+    flat = FlatParams(params)
+    flat.grad[:] = rng.standard_normal(flat.size, dtype=np.float32) * 1e-2
+    if rule == "SGD momentum":
+        return optim.SGD(params, lr=1e-3, momentum=0.9)
+    return optim.Adam(params, lr=1e-3) if rule == "Adam" else optim.RMSprop(params, lr=1e-3)
+
+
+def _torch_optimizer(rule: str, opt, torch, impl: str):
+    """torch.optim over tensors holding the same values as fastnn optimizer ``opt``; None if torch lacks it."""
+    if rule == "RMSprop" and impl == "fused":
+        return None  # torch.optim.RMSprop has no fused implementation
+    tensors = []
+    for p in opt.flat.params:
+        t = torch.from_numpy(p.data.copy()).requires_grad_()
+        t.grad = torch.from_numpy(p.grad.copy())
+        tensors.append(t)
+    kw = {impl: True}
+    if rule == "SGD momentum":
+        return torch.optim.SGD(tensors, lr=1e-3, momentum=0.9, **kw)
+    return torch.optim.Adam(tensors, lr=1e-3, **kw) if rule == "Adam" else torch.optim.RMSprop(tensors, lr=1e-3, **kw)
+
+
+def stream_bandwidth(n: int = 10_000_000, repeats: int = 10) -> dict[str, float]:
+    """GB/s of NumPy copy (b = a: 2 arrays moved) and add (a = b + c: 3 arrays), STREAM's byte counting, best of
+    ``repeats``; arrays of n float32 (40 MB each at 10M: beyond the last-level cache of most CPUs)."""
+    a, b, c = (np.full(n, v, dtype=np.float32) for v in (1.0, 2.0, 3.0))
+    copy = min(_run_n(lambda: np.copyto(a, b), 1) for _ in range(repeats))
+    add = min(_run_n(lambda: np.add(b, c, out=a), 1) for _ in range(repeats))
+    return {"copy": 2 * 4 * n / copy / 1e9, "add": 3 * 4 * n / add / 1e9}
+
+
+def optim_rows(settings: Settings, torch, verbose: bool = False,
+               sizes: tuple[int, ...] = OPTIM_SIZES) -> tuple[list[Row], dict[str, float]]:
+    """One optimizer step: fastnn (one fused kernel over the flat buffer) vs torch.optim foreach and fused, for
+    SGD-momentum / Adam / RMSprop at each size; plus NumPy's stream bandwidth measured in the same run.
+    ``row.torch_ms`` is torch's fastest implementation (fused where it has one)."""
+    rng = np.random.default_rng(2)
+    rows = []
+    stream = stream_bandwidth()
+    for n in sizes:
+        for rule in OPTIM_ARRAYS:
+            opt = _fastnn_optimizer(rule, n, rng)
+            impls = {"fastnn": opt.step}
+            if torch is not None:
+                for impl in ("foreach", "fused"):
+                    topt = _torch_optimizer(rule, opt, torch, impl)
+                    impls[f"torch_{impl}"] = topt.step if topt is not None else None
+            row = _measure("optim", f"{rule} step, {n:,} params", impls, settings, verbose)
+            row.n_params, row.arrays = n, OPTIM_ARRAYS[rule]
+            for impl in ("torch_fused", "torch_foreach"):
+                if impl in row.samples_ms:
+                    row.torch_ms = statistics.median(row.samples_ms[impl])
+                    break
+            rows.append(row)
+            del opt, impls
+            gc.collect()
+    after = stream_bandwidth()  # the machine's bandwidth can drift during the run: keep the better measurement
+    stream = {k: max(v, after[k]) for k, v in stream.items()}
+    return rows, stream
+
+
+def format_optim_table(rows: list[Row], stream: dict[str, float], torch_available: bool) -> str:
+    """fastnn vs torch foreach / fused (ratios > 1: fastnn faster); at the largest size GB/s and the fraction of
+    the best NumPy stream bandwidth."""
+    best = max(stream.values())
+    largest = max(r.n_params for r in rows)
+    head = ["work", "fastnn ms"]
+    if torch_available:
+        head += ["torch foreach ms", "torch fused ms", "foreach/fastnn", "fused/fastnn"]
+    head += ["fastnn GB/s", "of stream"]
+    body = []
+    for r in rows:
+        med = {k: statistics.median(v) for k, v in r.samples_ms.items()}
+        cells = [r.work + (" *" if r.noisy else ""), _fmt(med["fastnn"])]
+        if torch_available:
+            cells += [_fmt(med.get("torch_foreach")), _fmt(med.get("torch_fused"))]
+            cells += ["-" if k not in med else f"{med[k] / med['fastnn']:.2f}x"
+                      for k in ("torch_foreach", "torch_fused")]
+        if r.n_params == largest:
+            gbs = r.arrays * 4 * r.n_params / (med["fastnn"] * 1e-3) / 1e9
+            cells += [f"{gbs:.1f}", f"{gbs / best:.0%}"]
+        else:
+            cells += ["-", "-"]
+        body.append(cells)
+    widths = [max(len(str(c[i])) for c in [head, *body]) for i in range(len(head))]
+
+    def line(cells):
+        return "| " + " | ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i])
+                                 for i, c in enumerate(cells)) + " |"
+
+    sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
+    foot = [f"stream (NumPy, 1 thread, same run): copy {stream['copy']:.1f} GB/s, add {stream['add']:.1f} GB/s; "
+            f"GB/s counts each float32 array the rule reads or writes once (SGD-momentum 5, Adam 7, RMSprop 5 "
+            f"per parameter); torch.optim.RMSprop has no fused implementation"]
+    if any(r.noisy for r in rows):
+        foot.append("* the repeats of this row differ by more than 2x: another process competed for the CPU")
+    return "\n".join([line(head), sep, *(line(c) for c in body), *foot])
+
+
+# =================================================================================================
 # start-up
 # =================================================================================================
 def _wall(code: str, env: dict[str, str]) -> float:
@@ -687,22 +807,23 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def _set_threads(threads: int, torch) -> Any:
-    """Give numba, BLAS and torch the same thread count; returns the threadpoolctl limiter (or None)."""
+def _set_threads(threads: int, torch) -> Callable[[], object] | None:
+    """Give numba, torch and NumPy's BLAS the same thread count. fastnn's own BLAS (SciPy's OpenBLAS,
+    called from each of numba's chunk threads) stays single-threaded, as kernels/_env.py loads it."""
     import numba
 
     numba.set_num_threads(threads)
-    try:  # load the BLAS numba's np.dot calls (SciPy's) now, so that the limit below reaches it too
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:
-        pass
     if torch is not None:
         torch.set_num_threads(threads)
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import ThreadpoolController
     except ImportError:
         return None
-    return threadpool_limits(limits=threads, user_api="blas")
+    numpy_blas = [(lib, lib.num_threads) for lib in ThreadpoolController().lib_controllers
+                  if lib.user_api == "blas" and "scipy.libs" not in lib.filepath]
+    for lib, _ in numpy_blas:
+        lib.set_num_threads(threads)
+    return lambda: [lib.set_num_threads(n) for lib, n in numpy_blas]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -711,7 +832,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fastnn bench", description="Time fastnn against PyTorch CPU and NumPy, "
                                 "side by side in one process (ratio = torch ms / fastnn ms; > 1: fastnn faster).")
     p.add_argument("--quick", action="store_true", help="fewer, shorter repeats (noisier; about 30 s)")
-    p.add_argument("--only", choices=("ops", "train", "startup"), help="run one section only")
+    p.add_argument("--only", choices=("ops", "train", "optim", "startup"), help="run one section only")
     p.add_argument("--startup", action="store_true", help="also time fresh-process start-up and cold compile")
     p.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
                    help="threads for fastnn (numba + BLAS) and torch alike (default: %(default)s = all allowed)")
@@ -727,11 +848,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fastnn bench: --threads must be between 1 and {numba.config.NUMBA_NUM_THREADS} (numba's "
               f"NUMBA_NUM_THREADS), got {args.threads}", file=sys.stderr)
         return 2
-    sections = [args.only] if args.only else ["ops", "train"] + (["startup"] if args.startup else [])
+    sections = [args.only] if args.only else ["ops", "train", "optim"] + (["startup"] if args.startup else [])
     settings = Settings(repeats=5, target_s=0.02, warmup=3) if args.quick else Settings(15, 0.1, 5)
     torch = _import_torch()  # after fastnn (imported at module top)
     numba_threads, torch_threads = numba.get_num_threads(), torch.get_num_threads() if torch else 0
-    limiter = _set_threads(args.threads, torch)
+    restore_blas = _set_threads(args.threads, torch)
 
     versions = f"fastnn {fastnn.__version__}, numba {numba.__version__}, numpy {np.__version__}"
     versions += f", torch {torch.__version__}" if torch else ""
@@ -767,12 +888,19 @@ def main(argv: list[str] | None = None) -> int:
             print("Training step (forward + loss + zero_grad + backward + Adam) and inference (ms per call)")
             print(format_table(rows, "ms", torch is not None), end="\n\n", flush=True)
             results["rows"] += [asdict(r) | {"ratio": r.ratio, "noisy": r.noisy} for r in rows]
+        if "optim" in sections:
+            rows, stream = optim_rows(settings, torch, verbose)
+            print("Optimizer step over the whole flat buffer (ms per step; fastnn: one fused kernel launch)")
+            print(format_optim_table(rows, stream, torch is not None), end="\n\n", flush=True)
+            results["stream_gbps"] = stream
+            results["rows"] += [asdict(r) | {"ratio": r.ratio, "noisy": r.noisy, "n_params": r.n_params}
+                                for r in rows]
     finally:
         numba.set_num_threads(numba_threads)
         if torch is not None:
             torch.set_num_threads(torch_threads)
-        if limiter is not None:
-            limiter.restore_original_limits()
+        if restore_blas is not None:
+            restore_blas()
     if "startup" in sections:
         rows = startup_rows(args.threads, torch is not None, args.quick, verbose)
         print("Start-up: fresh `python -c` processes, wall seconds, median of 3 (fastnn and torch alternate)")
