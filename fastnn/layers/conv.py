@@ -6,13 +6,17 @@ call (kernels/cpu/conv.py); the forward im2col buffer is reused by backward.
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from fastnn.init import init_layer_
 from fastnn.layers.base import Module, pair
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE
-from kernels.shapes import conv2d_workspace_shapes
+from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes
+
+CHUNK_BYTES = int(os.environ.get("FASTNN_CONV_CHUNK_BYTES", 1 << 19))
 
 
 class Conv2d(Module):
@@ -83,7 +87,7 @@ class Conv2d(Module):
         n, o, oh, ow = self.output_shape(x.shape)
         kh, kw = self.kernel_size
         y = self._buffer("y", (n, o, oh, ow))
-        nchunks = max(1, min(n, self.backend.num_threads()))
+        nchunks = self._chunks(x.shape)
         col_shape, ws_y_shape, xp_shape, _ = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
                                                                      *self.padding, nchunks)
         col = self._buffer("col", col_shape)
@@ -94,6 +98,14 @@ class Conv2d(Module):
                                       alpha, nchunks)
         self._x, self._y, self._col, self._act, self._alpha, self._nchunks = x, y, col, act, alpha, nchunks
         return y
+
+    def _chunks(self, x_shape: tuple[int, ...]) -> int:
+        """Batch chunks: at least one per thread, and small enough that a chunk's im2col block
+        (C*KH*KW x samples x columns) stays in cache between its im2col and its GEMM."""
+        per_sample = conv2d_columns_per_sample(x_shape, self.weight.shape, *self.stride, *self.padding)
+        block = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * per_sample * 4
+        n = x_shape[0]
+        return max(1, min(n, max(self.backend.num_threads(), -(-n * block // CHUNK_BYTES))))
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, col, nchunks = self._x, self._col, self._nchunks
