@@ -95,7 +95,9 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
     model.train()
     for epoch in range(1, epochs + 1):
         total_loss, correct, count = 0.0, 0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=not progress, leave=False, unit="batch")
+        # disable=None: no bar when stderr is not a terminal (logs, CI); the epoch lines still print
+        bar = tqdm(batches, desc=f"epoch {epoch}/{epochs}", disable=None if progress else True, leave=False,
+                   unit="batch")
         for step, (xb, yb) in enumerate(bar, start=1):
             global_step += 1
             logits = model.forward(xb, True)
