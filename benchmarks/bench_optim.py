@@ -149,9 +149,8 @@ def _seconds(fn, reps):
     return (time.perf_counter() - t0) / reps
 
 
-def stream_bandwidth(n=10_000_000, reps=10):
-    """Best of NumPy copy (2 arrays moved) and add a = b + c (3 arrays), STREAM byte counting, in GB/s."""
-    a, b, c = (np.full(n, v, dtype=np.float32) for v in (1.0, 2.0, 3.0))
-    copy = min(_seconds(lambda: np.copyto(a, b), 1) for _ in range(reps))
-    add = min(_seconds(lambda: np.add(b, c, out=a), 1) for _ in range(reps))
-    return max(2 * 4 * n / copy, 3 * 4 * n / add) / 1e9
+def stream_bandwidth():
+    """The best NumPy stream bandwidth (copy / add, one and all numba threads) in GB/s: fastnn.bench's measurement."""
+    from fastnn.bench import stream_bandwidth as measure
+
+    return max(measure(threads=fastnn_threads()).values())

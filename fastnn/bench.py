@@ -624,13 +624,29 @@ def _torch_optimizer(rule: str, opt, torch, impl: str):
     return torch.optim.Adam(tensors, lr=1e-3, **kw) if rule == "Adam" else torch.optim.RMSprop(tensors, lr=1e-3, **kw)
 
 
-def stream_bandwidth(n: int = 10_000_000, repeats: int = 10) -> dict[str, float]:
+def stream_bandwidth(n: int = 10_000_000, repeats: int = 10, threads: int = 1) -> dict[str, float]:
     """GB/s of NumPy copy (b = a: 2 arrays moved) and add (a = b + c: 3 arrays), STREAM's byte counting, best of
-    ``repeats``; arrays of n float32 (40 MB each at 10M: beyond the last-level cache of most CPUs)."""
+    ``repeats``, on n float32 (40 MB per array at 10M: beyond the last-level cache of most CPUs). With
+    ``threads`` > 1 also ``copy_mt`` / ``add_mt``: the arrays split into ``threads`` slices copied / added by a
+    thread pool at once (NumPy releases the GIL), the bandwidth several cores can draw."""
+    from concurrent.futures import ThreadPoolExecutor
+
     a, b, c = (np.full(n, v, dtype=np.float32) for v in (1.0, 2.0, 3.0))
-    copy = min(_run_n(lambda: np.copyto(a, b), 1) for _ in range(repeats))
-    add = min(_run_n(lambda: np.add(b, c, out=a), 1) for _ in range(repeats))
-    return {"copy": 2 * 4 * n / copy / 1e9, "add": 3 * 4 * n / add / 1e9}
+    out = {"copy": 2 * 4 * n / min(_run_n(lambda: np.copyto(a, b), 1) for _ in range(repeats)) / 1e9,
+           "add": 3 * 4 * n / min(_run_n(lambda: np.add(b, c, out=a), 1) for _ in range(repeats)) / 1e9}
+    if threads > 1:
+        cuts = np.linspace(0, n, threads + 1).astype(int)
+        parts = [slice(s, e) for s, e in zip(cuts[:-1], cuts[1:])]
+        with ThreadPoolExecutor(threads) as pool:
+            def copy_mt():
+                list(pool.map(lambda sl: np.copyto(a[sl], b[sl]), parts))
+
+            def add_mt():
+                list(pool.map(lambda sl: np.add(b[sl], c[sl], out=a[sl]), parts))
+
+            out["copy_mt"] = 2 * 4 * n / min(_run_n(copy_mt, 1) for _ in range(repeats)) / 1e9
+            out["add_mt"] = 3 * 4 * n / min(_run_n(add_mt, 1) for _ in range(repeats)) / 1e9
+    return out
 
 
 def optim_rows(settings: Settings, torch, verbose: bool = False,
@@ -638,9 +654,12 @@ def optim_rows(settings: Settings, torch, verbose: bool = False,
     """One optimizer step: fastnn (one fused kernel over the flat buffer) vs torch.optim foreach and fused, for
     SGD-momentum / Adam / RMSprop at each size; plus NumPy's stream bandwidth measured in the same run.
     ``row.torch_ms`` is torch's fastest implementation (fused where it has one)."""
+    import numba
+
     rng = np.random.default_rng(2)
     rows = []
-    stream = stream_bandwidth()
+    threads = numba.get_num_threads()
+    stream = stream_bandwidth(threads=threads)
     for n in sizes:
         for rule in OPTIM_ARRAYS:
             opt = _fastnn_optimizer(rule, n, rng)
@@ -658,7 +677,7 @@ def optim_rows(settings: Settings, torch, verbose: bool = False,
             rows.append(row)
             del opt, impls
             gc.collect()
-    after = stream_bandwidth()  # the machine's bandwidth can drift during the run: keep the better measurement
+    after = stream_bandwidth(threads=threads)  # bandwidth drifts during a run: keep the better measurement
     stream = {k: max(v, after[k]) for k, v in stream.items()}
     return rows, stream
 
@@ -693,9 +712,12 @@ def format_optim_table(rows: list[Row], stream: dict[str, float], torch_availabl
                                  for i, c in enumerate(cells)) + " |"
 
     sep = "|" + "|".join("-" * (w + 2) if i == 0 else "-" * (w + 1) + ":" for i, w in enumerate(widths)) + "|"
-    foot = [f"stream (NumPy, 1 thread, same run): copy {stream['copy']:.1f} GB/s, add {stream['add']:.1f} GB/s; "
-            f"GB/s counts each float32 array the rule reads or writes once (SGD-momentum 5, Adam 7, RMSprop 5 "
-            f"per parameter); torch.optim.RMSprop has no fused implementation"]
+    mt = (f"; threaded copy {stream['copy_mt']:.1f}, add {stream['add_mt']:.1f}"
+          if "copy_mt" in stream else "")
+    foot = [f"stream bandwidth (NumPy, this run, GB/s): copy {stream['copy']:.1f}, add {stream['add']:.1f}{mt}; "
+            f"'of stream' = fastnn GB/s / the best of these. GB/s counts each float32 array a rule reads or "
+            f"writes once per parameter (SGD-momentum 5, Adam 7, RMSprop 5). torch.optim.RMSprop has no fused "
+            f"implementation."]
     if any(r.noisy for r in rows):
         foot.append("* the repeats of this row differ by more than 2x: another process competed for the CPU")
     return "\n".join([line(head), sep, *(line(c) for c in body), *foot])

@@ -12,7 +12,9 @@ the inner loops run over ``range(np.uint64(lo), np.uint64(hi))``: an unsigned in
 its negative-index wraparound select, which otherwise blocks LLVM's loop vectorizer (Adam: 400 us ->
 22 us). Per-segment scalars are cast once to the array dtype (``dt = params.dtype.type``) and
 ``np.sqrt`` (not ``math.sqrt``, which returns float64) keeps float32 arrays in float32 SIMD lanes.
-Loop-invariant switches (nesterov, amsgrad, centered, ...) are branches LLVM unswitches out of the loop.
+Switches that change which buffers a loop touches (momentum, centered, amsgrad) select separate loops,
+so an unused (empty) buffer never enters LLVM's runtime alias checks; the others (nesterov, maximize,
+decoupled) are loop-invariant values or branches.
 """
 
 import math
@@ -165,33 +167,74 @@ def adagrad_update_parallel(params, state_sum, grads, seg_start, seg_end, seg_lr
 @jit
 def _rmsprop_range(params, square_avg, grad_avg, buf, grads, lo, hi, lr, wd, l1, alpha, eps, momentum, centered,
                    eps_inside, maximize, nesterov):
-    """RMSProp on [lo, hi). nesterov=False: PyTorch's form (buf = mu buf + g/den; p -= lr buf).
-    nesterov=True: Alg. 8.6 reparametrized (buf = v = mu v - lr g/den; p += mu v - lr g/den)."""
+    """RMSProp on [lo, hi). nesterov=False: PyTorch's form (buf = mu buf + g/den; p -= lr buf if mu > 0).
+    nesterov=True: Alg. 8.6 reparametrized (buf = v = mu v - lr g/den; p += mu v - lr g/den).
+
+    One loop per (centered, momentum form), each touching only the buffers it uses: an unused buffer (an
+    empty array) inside the loop would enter LLVM's runtime alias check with the loop's trip count and,
+    when its pointer lies near a real buffer, silently send every call down the scalar loop (9x slower)."""
     dt = params.dtype.type
     zero, sg = dt(0.0), dt(-1.0) if maximize else dt(1.0)
     lr_, wd_, l1_, eps_, mu = dt(lr), dt(wd), dt(l1), dt(eps), dt(momentum)
     a, ca = dt(alpha), dt(1.0 - alpha)
     outside, inside = (zero, eps_) if eps_inside else (eps_, zero)
-    for i in range(np.uint64(lo), np.uint64(hi)):
-        p = params[i]
-        g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
-        r = a * square_avg[i] + ca * g * g
-        square_avg[i] = r
-        if centered:
-            ga = grad_avg[i] + ca * (g - grad_avg[i])
-            grad_avg[i] = ga
-            r = r - ga * ga
-        step = g / (np.sqrt(r + inside) + outside)
+    lo, hi = np.uint64(lo), np.uint64(hi)
+    if centered:
         if nesterov:
-            v = mu * buf[i] - lr_ * step
-            buf[i] = v
-            params[i] = p + (mu * v - lr_ * step)
+            for i in range(lo, hi):
+                p = params[i]
+                g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+                r = a * square_avg[i] + ca * g * g
+                ga = grad_avg[i] + ca * (g - grad_avg[i])
+                square_avg[i], grad_avg[i] = r, ga
+                step = lr_ * g / (np.sqrt(r - ga * ga + inside) + outside)
+                v = mu * buf[i] - step
+                buf[i] = v
+                params[i] = p + (mu * v - step)
         elif momentum > 0:
-            b = mu * buf[i] + step
+            for i in range(lo, hi):
+                p = params[i]
+                g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+                r = a * square_avg[i] + ca * g * g
+                ga = grad_avg[i] + ca * (g - grad_avg[i])
+                square_avg[i], grad_avg[i] = r, ga
+                b = mu * buf[i] + g / (np.sqrt(r - ga * ga + inside) + outside)
+                buf[i] = b
+                params[i] = p - lr_ * b
+        else:
+            for i in range(lo, hi):
+                p = params[i]
+                g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+                r = a * square_avg[i] + ca * g * g
+                ga = grad_avg[i] + ca * (g - grad_avg[i])
+                square_avg[i], grad_avg[i] = r, ga
+                params[i] = p - lr_ * (g / (np.sqrt(r - ga * ga + inside) + outside))
+    elif nesterov:
+        for i in range(lo, hi):
+            p = params[i]
+            g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+            r = a * square_avg[i] + ca * g * g
+            square_avg[i] = r
+            step = lr_ * g / (np.sqrt(r + inside) + outside)
+            v = mu * buf[i] - step
+            buf[i] = v
+            params[i] = p + (mu * v - step)
+    elif momentum > 0:
+        for i in range(lo, hi):
+            p = params[i]
+            g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+            r = a * square_avg[i] + ca * g * g
+            square_avg[i] = r
+            b = mu * buf[i] + g / (np.sqrt(r + inside) + outside)
             buf[i] = b
             params[i] = p - lr_ * b
-        else:
-            params[i] = p - lr_ * step
+    else:
+        for i in range(lo, hi):
+            p = params[i]
+            g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+            r = a * square_avg[i] + ca * g * g
+            square_avg[i] = r
+            params[i] = p - lr_ * (g / (np.sqrt(r + inside) + outside))
 
 
 @jit
@@ -240,22 +283,31 @@ def rmsprop_nesterov_update_parallel(params, square_avg, grad_avg, velocity, gra
 @jit
 def _adam_range(params, exp_avg, exp_avg_sq, max_exp_avg_sq, grads, lo, hi, lr, wd, l1, beta1, beta2, eps, bc1,
                 bc2, amsgrad, decoupled, maximize):
+    """Adam on [lo, hi); two loops so that max_exp_avg_sq (empty without amsgrad) is never in the plain one
+    (see _rmsprop_range on runtime alias checks)."""
     dt = params.dtype.type
     zero, sg = dt(0.0), dt(-1.0) if maximize else dt(1.0)
     step, inv_bc2 = dt(lr / bc1), dt(1.0 / math.sqrt(bc2))
     wd_, decay = (zero, dt(1.0 - lr * wd)) if decoupled else (dt(wd), dt(1.0))
     l1_, eps_, b2, c1, c2 = dt(l1), dt(eps), dt(beta2), dt(1.0 - beta1), dt(1.0 - beta2)
-    for i in range(np.uint64(lo), np.uint64(hi)):
-        p = params[i]
-        g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
-        m = exp_avg[i] + c1 * (g - exp_avg[i])
-        v = b2 * exp_avg_sq[i] + c2 * g * g
-        exp_avg[i] = m
-        exp_avg_sq[i] = v
-        if amsgrad:
-            v = max(max_exp_avg_sq[i], v)
-            max_exp_avg_sq[i] = v
-        params[i] = p * decay - step * m / (np.sqrt(v) * inv_bc2 + eps_)
+    if amsgrad:
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            p = params[i]
+            g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+            m = exp_avg[i] + c1 * (g - exp_avg[i])
+            v = b2 * exp_avg_sq[i] + c2 * g * g
+            exp_avg[i], exp_avg_sq[i] = m, v
+            vmax = max(max_exp_avg_sq[i], v)
+            max_exp_avg_sq[i] = vmax
+            params[i] = p * decay - step * m / (np.sqrt(vmax) * inv_bc2 + eps_)
+    else:
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            p = params[i]
+            g = sg * grads[i] + wd_ * p + l1_ * (dt(p > zero) - dt(p < zero))
+            m = exp_avg[i] + c1 * (g - exp_avg[i])
+            v = b2 * exp_avg_sq[i] + c2 * g * g
+            exp_avg[i], exp_avg_sq[i] = m, v
+            params[i] = p * decay - step * m / (np.sqrt(v) * inv_bc2 + eps_)
 
 
 @jit

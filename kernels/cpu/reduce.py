@@ -52,21 +52,54 @@ def sumsq_parallel(out, x, seg_start, seg_end):
 def sum_abs_pow(out, x, seg_start, seg_end, p):
     acc = 0.0
     for s in range(seg_start.size):
-        for i in range(np.uint64(seg_start[s]), np.uint64(seg_end[s])):
-            acc += abs(np.float64(x[i])) ** p
+        lo, hi = np.uint64(seg_start[s]), np.uint64(seg_end[s])
+        if p == 1.0:  # vectorizes; pow does not
+            for i in range(lo, hi):
+                acc += abs(np.float64(x[i]))
+        elif p == 2.0:
+            for i in range(lo, hi):
+                v = np.float64(x[i])
+                acc += v * v
+        else:
+            for i in range(lo, hi):
+                acc += abs(np.float64(x[i])) ** p
     out[0] = acc
 
 
 @jit
+def _absmax_bits(bits, lo, hi, mask, m):
+    for i in range(np.uint64(lo), np.uint64(hi)):
+        m = max(m, bits[i] & mask)
+    return m
+
+
+@jit
+def _bits_to_float(m, mantissa_bits, bias, exp_max):
+    """The float whose IEEE bit pattern (sign bit clear) is the integer m (no allocation, no reinterpret)."""
+    e = np.int64(m >> mantissa_bits)
+    frac = np.float64(m & ((1 << mantissa_bits) - 1)) / 2.0 ** mantissa_bits
+    if e == exp_max:
+        return np.inf if frac == 0.0 else np.nan
+    if e == 0:  # subnormal
+        return frac * 2.0 ** (1 - bias)
+    return (1.0 + frac) * 2.0 ** (e - bias)
+
+
+@jit
 def absmax(out, x, seg_start, seg_end):
-    m = 0.0
-    nan = False
-    for s in range(seg_start.size):
-        for i in range(np.uint64(seg_start[s]), np.uint64(seg_end[s])):
-            v = abs(np.float64(x[i]))
-            nan |= v != v
-            m = v if v > m else m
-    out[0] = np.nan if nan else m
+    """max |x| as an integer max over the IEEE bit patterns with the sign bit cleared: for non-negative
+    floats the bit order is the value order and every NaN pattern lies above inf's, so NaN propagates
+    and the loop vectorizes (a float compare-and-select max reduction does not without no-NaN fastmath)."""
+    if x.itemsize == 4:
+        bits32, m32 = x.view(np.uint32), np.uint32(0)
+        for s in range(seg_start.size):
+            m32 = _absmax_bits(bits32, seg_start[s], seg_end[s], np.uint32(0x7FFFFFFF), m32)
+        out[0] = _bits_to_float(np.uint64(m32), 23, 127, 255)
+    else:
+        bits64, m64 = x.view(np.uint64), np.uint64(0)
+        for s in range(seg_start.size):
+            m64 = _absmax_bits(bits64, seg_start[s], seg_end[s], np.uint64(0x7FFFFFFFFFFFFFFF), m64)
+        out[0] = _bits_to_float(m64, 52, 1023, 2047)
 
 
 @jit

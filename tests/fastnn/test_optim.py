@@ -352,3 +352,74 @@ def test_invalid_groups_raise():
         optim.SGD([{"params": ps[:2], "momentum": 0.5}, {"params": ps[2:]}], lr=0.1, momentum=0.9)
     with pytest.raises(TypeError, match="Parameter"):
         optim.SGD([torch.zeros(3)], lr=0.1)
+
+
+# --------------------------------------------------------------------------- one launch per step, prange path
+
+
+class _CountingKernels:
+    """Wraps a kernel module and records every kernel function called through it."""
+
+    def __init__(self, module):
+        self._module, self.calls = module, []
+
+    def __getattr__(self, name):
+        fn = getattr(self._module, name)
+
+        def counted(*args):
+            self.calls.append(name)
+            return fn(*args)
+
+        return counted
+
+
+ALL_OPTIMIZERS = [
+    lambda ps, b: optim.SGD(ps, lr=0.1, momentum=0.9, backend=b),
+    lambda ps, b: optim.SGD(ps, lr=0.1, momentum=0.9, nesterov=True, convention="textbook", backend=b),
+    lambda ps, b: optim.Adagrad(ps, backend=b),
+    lambda ps, b: optim.RMSprop(ps, momentum=0.9, centered=True, backend=b),
+    lambda ps, b: optim.RMSprop(ps, momentum=0.9, nesterov=True, backend=b),
+    lambda ps, b: optim.Adam(ps, amsgrad=True, backend=b),
+    lambda ps, b: optim.AdamW(ps, backend=b),
+    lambda ps, b: optim.Adamax(ps, backend=b),
+    lambda ps, b: optim.NAdam(ps, backend=b),
+]
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS)
+def test_one_kernel_launch_per_step(make):
+    import types
+
+    fm, _ = make_pair("mlp")
+    k = _CountingKernels(fastnn.backend.CPU.k)
+    backend = types.SimpleNamespace(k=k, zeros=np.zeros)
+    opt = make(groups_of(fm), backend)  # two groups, several segments
+    assert len(opt._seg_start) > 2
+    x, y = batches(1)[0]
+    for _ in range(3):
+        fastnn_step(fm, opt, nn.CrossEntropyLoss(), x, y)
+    assert len(k.calls) == 3 and len(set(k.calls)) == 1 and k.calls[0].endswith("_update"), k.calls
+
+
+@pytest.mark.parametrize("make", ALL_OPTIMIZERS[::2])
+def test_parallel_kernels_above_threshold_bitwise_equal_serial(make):
+    import types
+
+    rng = np.random.default_rng(0)
+    n = 300_000
+    init = [rng.standard_normal(s).astype(np.float32) * 0.1 for s in ((n,), (1000,), (n // 3,))]
+    grads = [rng.standard_normal(n + 1000 + n // 3).astype(np.float32) * 1e-2 for _ in range(3)]
+    results = []
+    for threshold in (10**12, 1):  # serial, then prange
+        ps = [nn.Parameter(a.copy()) for a in init]
+        flat = fastnn.params.FlatParams(ps)
+        k = _CountingKernels(fastnn.backend.CPU.k)
+        opt = make([{"params": [ps[0], ps[2]]}, {"params": [ps[1]], "lr": 1e-4}],
+                   types.SimpleNamespace(k=k, zeros=np.zeros))
+        opt.parallel_min = threshold
+        for g in grads:
+            flat.grad[:] = g
+            opt.step()
+        assert all(c.endswith("_parallel") == (threshold == 1) for c in k.calls), k.calls
+        results.append(flat.data.copy())
+    np.testing.assert_array_equal(results[0], results[1])
