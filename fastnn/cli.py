@@ -15,14 +15,15 @@ DEFAULT_OUTPUT = "fastnn-model.safetensors"
 
 def _load_data(spec: str, split_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """'mnist-bundled' or 'mnist:/dir' / 'fashion-mnist:/dir' -> train/val/test (70/20/10, stratified)."""
-    from fastnn.data import load_bundled_mnist, load_mnist_dir, train_val_test
+    from fastnn.data import load, train_val_test
 
-    if spec == "mnist-bundled":
-        images, labels = load_bundled_mnist()
-    elif ":" in spec and spec.split(":", 1)[0] in ("mnist", "fashion-mnist"):
-        images, labels = load_mnist_dir(spec.split(":", 1)[1], kind="train")
-    else:
-        raise SystemExit(f"fastnn: unknown --data {spec!r}; use mnist-bundled, mnist:/dir or fashion-mnist:/dir")
+    if spec.startswith("cifar10:"):
+        raise SystemExit("fastnn: the CLI's models take 28x28 grey digits; load CIFAR-10 from Python with "
+                         "fastnn.data.load('cifar10:/dir') and a model built for 3x32x32 inputs")
+    try:
+        images, labels = load(spec)
+    except ValueError as e:
+        raise SystemExit(f"fastnn: {e}") from e
     return train_val_test(images, labels, seed=split_seed)
 
 
