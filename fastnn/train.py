@@ -7,7 +7,7 @@ own, and the divergence guard keeps the last good weights in one preallocated co
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,13 +117,14 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         batch_size: int = 32, shuffle: bool = True, seed: int | np.random.Generator = 0,
         scheduler: LRScheduler | None = None, callbacks: Sequence[Callback] = (), accumulate: int = 1,
         clip_grad_norm: float | None = None, clip_grad_value: float | None = None,
-        progress: bool = True) -> History:
+        augment: Callable[[np.ndarray], np.ndarray] | None = None, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` over ``train`` = (x, y) or a BatchIterator (reshuffled every epoch),
     validating on ``val`` after each epoch and stepping ``scheduler`` once per epoch. Returns the
     History of loss/accuracy (and val_*, lr).
 
     ``accumulate=k`` sums the gradients of k batches (each scaled by 1/k) before one optimizer step;
-    ``clip_grad_norm`` / ``clip_grad_value`` clip the gradients before each step. ``callbacks``: see
+    ``clip_grad_norm`` / ``clip_grad_value`` clip the gradients before each step; ``augment`` (e.g.
+    fastnn.data.augment.Augment) transforms every training batch. ``callbacks``: see
     fastnn.callbacks (EarlyStopping, ModelCheckpoint, BackupAndRestore, LearningRateScheduler, CSVLogger).
 
     NaN guard (always on): if the loss becomes NaN or Inf, the weights are restored to the last step
@@ -159,6 +160,8 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         n_batches = len(state.batches)
         for step, (xb, yb) in enumerate(bar, start=1):
             state.global_step += 1
+            if augment is not None:
+                xb = augment(xb)
             logits = model.forward(xb, True)
             loss = loss_fn(logits, yb)
             if not np.isfinite(loss):

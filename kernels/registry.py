@@ -47,6 +47,8 @@ OPS: dict[str, Op] = {op.name: op for op in (
                       "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward"),
        "tests/kernels/test_activation.py"),
     Op("loss", ("softmax_cross_entropy_forward", "softmax_cross_entropy_backward"), "tests/kernels/test_loss.py"),
+    Op("augment", ("shift_forward", "hflip_forward", "rotate_forward", "noise_forward", "mixup_forward"),
+       "tests/kernels/test_augment.py"),
     Op("optim", ("sgd_update", "momentum_update", "adagrad_update", "rmsprop_update", "rmsprop_nesterov_update",
                  "adam_update", "adamax_update", "nadam_update"), "tests/kernels/test_optim.py"),
     Op("reduce", ("sumsq", "sum_abs_pow", "absmax", "scale", "clip_value"), "tests/kernels/test_reduce.py"),

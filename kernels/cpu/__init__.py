@@ -2,6 +2,7 @@
 
 from kernels.cpu._jit import num_threads  # noqa: F401
 from kernels.cpu.activation import *  # noqa: F403
+from kernels.cpu.augment import *  # noqa: F403
 from kernels.cpu.conv import *  # noqa: F403
 from kernels.cpu.im2col import *  # noqa: F403
 from kernels.cpu.loss import *  # noqa: F403

@@ -2,6 +2,7 @@
 ``kernels.cpu``; workspace arguments (``ws_*``) are accepted and left untouched."""
 
 from kernels.reference.activation import *  # noqa: F403
+from kernels.reference.augment import *  # noqa: F403
 from kernels.reference.conv import *  # noqa: F403
 from kernels.reference.im2col import *  # noqa: F403
 from kernels.reference.loss import *  # noqa: F403
