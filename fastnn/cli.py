@@ -80,6 +80,27 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Export a saved model for fastnn.runtime and report its test accuracy next to the float model's."""
+    from fastnn import io, runtime
+    from fastnn.export import export_model
+
+    model = io.load(args.model_file).eval()
+    dtype = "int8" if args.int8 else "float16" if args.fp16 else "float32"
+    sizes = export_model(model, args.output, dtype)
+    meta = io.read_metadata(args.model_file)
+    data = _load_data(meta.get("data", "mnist-bundled"), int(meta.get("split_seed", 0)))
+    x, y = data["test"]
+    exported = runtime.load(args.output)
+    float_acc = float(np.mean(model(x).argmax(axis=1) == y))
+    export_acc = float(np.mean(exported.predict(x) == y))
+    agree = float(np.mean(model(x).argmax(axis=1) == exported.predict(x)))
+    print(f"exported {args.model_file} as {dtype} to {args.output} ({sizes['file']:,} bytes, weights "
+          f"{sizes['weights']:,} bytes); test accuracy float {float_acc:.2%}, exported {export_acc:.2%}; "
+          f"predictions agree on {agree:.2%} of {len(y)} test images")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     import numba
 
@@ -209,6 +230,13 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--split", choices=("train", "val", "test"), default="test")
     e.add_argument("--seed", type=int, default=None, help="split seed (default: the training seed)")
     e.set_defaults(func=cmd_eval)
+    x = sub.add_parser("export", help="export a saved model for the NumPy-only fastnn.runtime")
+    x.add_argument("model_file")
+    kind = x.add_mutually_exclusive_group()
+    kind.add_argument("--fp16", action="store_true", help="float16 weights")
+    kind.add_argument("--int8", action="store_true", help="per-channel symmetric int8 weights")
+    x.add_argument("--output", "-o", default="fastnn-model.fnx.npz")
+    x.set_defaults(func=cmd_export)
     sub.add_parser("info", help="versions, threads, cache dir, CUDA").set_defaults(func=cmd_info)
     sub.add_parser("warmup", help="compile the hot kernels ahead of the first run").set_defaults(func=cmd_warmup)
     s = sub.add_parser("lr-sweep", help="learning-rate search in factors of 3: short runs, a table, a chosen rate")

@@ -19,7 +19,7 @@ from kernels import _env
 
 _env.configure()
 BLAS_THREADS = _env.load_single_threaded_blas()
-if "numba" in sys.modules:  # numba read its config before us: make it see the cache dir
+if sys.modules.get("numba") is not None:  # numba read its config before us: make it see the cache dir
     sys.modules["numba"].core.config.reload_config()
 
 from kernels.registry import OPS, Op  # noqa: E402

@@ -78,11 +78,16 @@ def load_single_threaded_blas(env: dict | None = None) -> str:
             return "scipy already loaded; threadpoolctl missing, BLAS threads unchanged"
         threadpool_limits(limits=1, user_api="blas")
         return "limited to 1 thread by threadpoolctl"
-    import numpy  # noqa: F401  (its OpenBLAS starts with the user's settings)
+    try:
+        import numpy  # noqa: F401  (its OpenBLAS starts with the user's settings)
+    except ImportError:
+        return "numpy not installed"
 
     env["OPENBLAS_NUM_THREADS"] = "1"
     try:
         import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:  # NumPy-only installs (fastnn.runtime) never call BLAS from numba
+        return "scipy not installed"
     finally:
         del env["OPENBLAS_NUM_THREADS"]
     return "loaded single-threaded"
