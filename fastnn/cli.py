@@ -54,15 +54,29 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"{len(data['train'][1])} train / {len(data['val'][1])} val / {len(data['test'][1])} test images, "
           f"{args.optimizer} lr={args.lr} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs, "
           f"seed {args.seed}")
+    if args.diagnose:
+        _diagnose(model, data["val"], args.lr, "before training")
     start = time.perf_counter()
     fastnn.fit(model, loss_fn, opt, data["train"], val=data["val"], epochs=args.epochs,
                batch_size=args.batch_size, seed=args.seed, scheduler=scheduler, progress=not args.no_progress)
     seconds = time.perf_counter() - start
+    if args.diagnose:
+        _diagnose(model, data["val"], args.lr, "after training")
     test = fastnn.evaluate(model, loss_fn, data["test"])
     io.save(model, args.output, metadata={"data": args.data, "split_seed": str(args.seed), "model": args.model})
     print(f"trained in {seconds:.1f} s; test loss {test['loss']:.4f}, test accuracy {test['accuracy']:.2%} "
           f"({len(data['test'][1])} held-out images); saved {args.output}")
     return 0
+
+
+def _diagnose(model, val: tuple[np.ndarray, np.ndarray], lr: float, when: str) -> None:
+    from fastnn import diagnostics
+
+    x, y = val
+    rep = diagnostics.report(model, x[:256], y[:256], lr=lr)
+    print(f"diagnostics {when} (256 validation images):\n{rep.table()}")
+    for w in rep.warnings:
+        print(f"warning: {w}")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -223,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--output", "-o", default=DEFAULT_OUTPUT)
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--diagnose", action="store_true",
+                   help="print gradient norms, update ratios, dead/saturated units before and after training")
     t.set_defaults(func=cmd_train)
     e = sub.add_parser("eval", help="evaluate a saved model on a data split")
     e.add_argument("model_file")
