@@ -56,9 +56,20 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"seed {args.seed}")
     if args.diagnose:
         _diagnose(model, data["val"], args.lr, "before training")
+    callbacks = []
+    if args.early_stopping:
+        from fastnn.callbacks import EarlyStopping
+
+        callbacks.append(EarlyStopping("val_loss", patience=args.early_stopping, restore_best_weights=True))
+    augment = None
+    if args.augment:
+        from fastnn.data.augment import Augment
+
+        augment = Augment(shift=args.augment, rng=args.seed)
     start = time.perf_counter()
     fastnn.fit(model, loss_fn, opt, data["train"], val=data["val"], epochs=args.epochs,
-               batch_size=args.batch_size, seed=args.seed, scheduler=scheduler, progress=not args.no_progress)
+               batch_size=args.batch_size, seed=args.seed, scheduler=scheduler, callbacks=callbacks,
+               augment=augment, progress=not args.no_progress)
     seconds = time.perf_counter() - start
     if args.diagnose:
         _diagnose(model, data["val"], args.lr, "after training")
@@ -236,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--output", "-o", default=DEFAULT_OUTPUT)
+    t.add_argument("--augment", type=int, nargs="?", const=2, default=0, metavar="PIXELS",
+                   help="random shift augmentation by up to PIXELS (default 2 when given)")
+    t.add_argument("--early-stopping", type=int, default=0, metavar="PATIENCE",
+                   help="stop when val_loss has not improved for PATIENCE epochs; keep the best weights")
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--diagnose", action="store_true",
                    help="print gradient norms, update ratios, dead/saturated units before and after training")

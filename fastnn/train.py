@@ -117,20 +117,29 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         batch_size: int = 32, shuffle: bool = True, seed: int | np.random.Generator = 0,
         scheduler: LRScheduler | None = None, callbacks: Sequence[Callback] = (), accumulate: int = 1,
         clip_grad_norm: float | None = None, clip_grad_value: float | None = None,
-        augment: Callable[[np.ndarray], np.ndarray] | None = None, progress: bool = True) -> History:
+        augment: Callable[[np.ndarray], np.ndarray] | None = None, teacher: Sequential | None = None,
+        distill=None, progress: bool = True) -> History:
     """Train ``model`` for ``epochs`` over ``train`` = (x, y) or a BatchIterator (reshuffled every epoch),
     validating on ``val`` after each epoch and stepping ``scheduler`` once per epoch. Returns the
     History of loss/accuracy (and val_*, lr).
 
     ``accumulate=k`` sums the gradients of k batches (each scaled by 1/k) before one optimizer step;
     ``clip_grad_norm`` / ``clip_grad_value`` clip the gradients before each step; ``augment`` (e.g.
-    fastnn.data.augment.Augment) transforms every training batch. ``callbacks``: see
+    fastnn.data.augment.Augment) transforms every training batch. Knowledge distillation: with
+    ``teacher`` (a trained model, run in eval mode) and ``distill`` (e.g. nn.DistillationLoss(T, alpha),
+    called as distill(student_logits, y, teacher_logits)), the training loss is ``distill``; ``loss_fn``
+    still measures validation. ``callbacks``: see
     fastnn.callbacks (EarlyStopping, ModelCheckpoint, BackupAndRestore, LearningRateScheduler, CSVLogger).
 
     NaN guard (always on): if the loss becomes NaN or Inf, the weights are restored to the last step
     whose loss was finite and TrainingDivergedError names the epoch, step and the parameter whose
     gradient exploded.
     """
+    if (teacher is None) != (distill is None):
+        raise ValueError("fit: knowledge distillation needs both teacher= and distill=")
+    train_loss = distill if distill is not None else loss_fn
+    if teacher is not None:
+        teacher.eval()
     if getattr(loss_fn, "reduction", "mean") == "none":
         raise ValueError("fit: the loss must reduce to a scalar; use reduction='mean' or 'sum', not 'none'")
     if epochs < 1 or batch_size < 1 or accumulate < 1:
@@ -163,7 +172,10 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             if augment is not None:
                 xb = augment(xb)
             logits = model.forward(xb, True)
-            loss = loss_fn(logits, yb)
+            if teacher is not None:
+                loss = train_loss(logits, yb, teacher.forward(xb, False))
+            else:
+                loss = train_loss(logits, yb)
             if not np.isfinite(loss):
                 culprit = _exploding_layer(model)
                 if state.global_step > 1:
@@ -176,14 +188,14 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             if (step - 1) % accumulate == 0:
                 last_good[...] = model.flat.data
                 optimizer.zero_grad()
-            model.backward(loss_fn.backward(1.0 / accumulate), input_grad=False)
+            model.backward(train_loss.backward(1.0 / accumulate), input_grad=False)
             if step % accumulate == 0 or step == n_batches:
                 if clip_grad_norm is not None:
                     clip_grad_norm_(params, clip_grad_norm)
                 if clip_grad_value is not None:
                     clip_grad_value_(params, clip_grad_value)
                 optimizer.step()
-            total_loss += loss * len(yb) if loss_fn.reduction == "mean" else loss
+            total_loss += loss * len(yb) if getattr(train_loss, "reduction", "mean") == "mean" else loss
             correct += int((logits.argmax(axis=1) == yb).sum())
             count += len(yb)
             for cb in callbacks:
