@@ -15,13 +15,14 @@ import numpy as np
 class Parameter:
     """A trainable array: ``data`` and ``grad`` are NumPy views (into a FlatParams once adopted)."""
 
-    __slots__ = ("data", "grad", "flat", "offset")
+    __slots__ = ("data", "grad", "flat", "offset", "frozen")
 
     def __init__(self, data: np.ndarray) -> None:
         self.data = np.ascontiguousarray(data, dtype=np.float32)
         self.grad = np.zeros_like(self.data)
         self.flat: FlatParams | None = None
         self.offset = 0
+        self.frozen = False  # set by fastnn.transfer.freeze; fastnn.transfer.trainable() leaves it out
 
     @property
     def shape(self) -> tuple[int, ...]:
