@@ -311,8 +311,42 @@ class ThreadContention:
     track_pair_over_parts.unit = "ratio"
 
 
+class Augment:
+    """Batch augmentation of 64 MNIST-sized images (fastnn.data.augment draws the parameters)."""
+
+    def setup(self):
+        rng = np.random.default_rng(0)
+        self.x, self.out = _rand(rng, N, 1, 28, 28), np.empty((N, 1, 28, 28), F32)
+        self.d = rng.integers(-2, 3, (2, N)).astype(np.int64)
+        self.flip, self.angle = rng.integers(0, 2, N).astype(np.int64), rng.uniform(-0.2, 0.2, N)
+        self.noise = _rand(rng, N, 1, 28, 28)
+        self.y, self.out_y = np.eye(10, dtype=F32)[rng.integers(0, 10, N)], np.empty((N, 10), F32)
+        self.perm = rng.permutation(N).astype(np.int64)
+        for name in dir(self):
+            if name.startswith("time_"):
+                getattr(self, name)()
+
+    def time_shift_forward(self):
+        cpu.shift_forward(self.out, self.x, self.d[0], self.d[1])
+
+    def time_hflip_forward(self):
+        cpu.hflip_forward(self.out, self.x, self.flip)
+
+    def time_rotate_forward(self):
+        cpu.rotate_forward(self.out, self.x, self.angle)
+
+    def time_noise_forward(self):
+        cpu.noise_forward(self.out, self.x, self.noise, 0.1)
+
+    def time_mixup_forward(self):
+        cpu.mixup_forward(self.out, self.out_y, self.x, self.y, self.perm, 0.7)
+
+
 def _missing_kernels() -> list[str]:
-    covered = {name[5:] for cls in (Matmul, Im2col, Conv, Pool, Activation, Loss) for name in dir(cls)
+    from benchmarks.bench_norm import BatchNormKernels, NormKernels
+
+    classes = (Matmul, Im2col, Conv, Pool, Activation, Loss, Augment, BatchNormKernels, NormKernels)
+    covered = {name[5:] for cls in classes for name in dir(cls)
                if name.startswith("time_")} | set(Optim.params) | set(Reduce.params)
     return [f for op in kernels.OPS.values() for f in op.functions if f not in covered]
 

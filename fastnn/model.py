@@ -1,8 +1,12 @@
 """Sequential: an indexable stack of layers owning one flat parameter buffer (DESIGN §3, §4).
 
 Building a Sequential adopts every layer's parameters into one FlatParams and plans the forward
-pass: an activation that directly follows a Linear/Conv2d is fused into that layer's epilogue
+pass: an activation that directly follows a layer listing its code in ``FUSABLE_ACTS`` (Linear and
+Conv2d: every fused code; BatchNorm: ReLU) is applied in that layer's epilogue
 (``fuse=False`` keeps every layer separate: the unfused path the tests compare against).
+
+Backward passes ``need_dx`` to every layer whose ``backward`` takes a second argument (Linear, Conv2d,
+Sequential, Residual): False for the first layer with parameters when no input gradient is wanted.
 """
 
 from __future__ import annotations
@@ -13,11 +17,8 @@ import numpy as np
 
 from fastnn.layers.activation import _Activation
 from fastnn.layers.base import Module
-from fastnn.layers.conv import Conv2d
-from fastnn.layers.linear import Linear
+from fastnn.layers.residual import accepts_need_dx
 from fastnn.params import FlatParams, Parameter
-
-_FUSABLE = (Linear, Conv2d)
 
 
 class Sequential(Module):
@@ -35,6 +36,7 @@ class Sequential(Module):
         params = self.parameters()
         self.flat = FlatParams(params) if _adopt else FlatParams.of(params)
         self._plan = self._make_plan()
+        self._need_dx = [accepts_need_dx(layer) for layer, _, _ in self._plan]  # backward(dy, need_dx) layers
         self._first_with_params = next((i for i, (layer, _, _) in enumerate(self._plan) if layer.parameters()),
                                        len(self._plan))
 
@@ -46,7 +48,8 @@ class Sequential(Module):
             if skip:
                 skip = False
                 continue
-            if self.fuse and isinstance(layer, _FUSABLE) and isinstance(nxt, _Activation) and nxt.fused_code:
+            fusable = getattr(layer, "FUSABLE_ACTS", ())  # activation codes the layer's epilogue can apply
+            if self.fuse and isinstance(nxt, _Activation) and nxt.fused_code and nxt.fused_code in fusable:
                 plan.append((layer, nxt.fused_code, nxt.alpha))
                 skip = True
             else:
@@ -81,7 +84,7 @@ class Sequential(Module):
         first = 0 if input_grad else self._first_with_params
         for i in range(len(self._plan) - 1, first - 1, -1):
             layer = self._plan[i][0]
-            if isinstance(layer, _FUSABLE) or isinstance(layer, Sequential):
+            if self._need_dx[i]:
                 dy = layer.backward(dy, input_grad or i > first)
             else:
                 dy = layer.backward(dy)
@@ -112,7 +115,7 @@ class Sequential(Module):
                 "fuse": self.fuse}
 
     def __repr__(self) -> str:
-        lines = [f"  ({i}): {layer!r}" for i, layer in enumerate(self.layers)]
+        lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
     def summary(self, input_shape: tuple[int, ...]) -> str:

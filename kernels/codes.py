@@ -13,3 +13,5 @@ ACT_TANH = 4
 
 ACTIVATIONS = {"none": ACT_NONE, "relu": ACT_RELU, "leaky_relu": ACT_LEAKY_RELU,
                "sigmoid": ACT_SIGMOID, "tanh": ACT_TANH}
+
+FUSED_EPILOGUE_ACTS = (ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH)  # what linear/conv epilogues apply

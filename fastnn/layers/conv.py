@@ -13,7 +13,7 @@ import numpy as np
 from fastnn.init import init_layer_
 from fastnn.layers.base import Module, pair
 from fastnn.params import Parameter
-from kernels.codes import ACT_NONE
+from kernels.codes import ACT_NONE, FUSED_EPILOGUE_ACTS
 from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes
 
 CHUNK_BYTES = int(os.environ.get("FASTNN_CONV_CHUNK_BYTES", 1 << 19))
@@ -25,6 +25,8 @@ class Conv2d(Module):
     ``init`` / ``bias_init``: as for Linear (an initializer name, a callable or a bias constant;
     construction-time only, not in ``config()``); fans of the (out, in, kh, kw) weight are PyTorch's.
     """
+
+    FUSABLE_ACTS = FUSED_EPILOGUE_ACTS  # activation codes forward(x, training, act) applies in its epilogue
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
                  stride: int | tuple[int, int] = 1, padding: int | tuple[int, int] | str = 0,

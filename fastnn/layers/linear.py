@@ -8,7 +8,7 @@ import numpy as np
 from fastnn.init import init_layer_
 from fastnn.layers.base import Module
 from fastnn.params import Parameter
-from kernels.codes import ACT_NONE
+from kernels.codes import ACT_NONE, FUSED_EPILOGUE_ACTS
 
 MIN_MACS_PER_CHUNK = 1 << 18
 
@@ -22,6 +22,8 @@ class Linear(Module):
     from ``rng`` (default: the global generator). They act at construction only and are not part of
     ``config()``: a saved model stores the weights themselves.
     """
+
+    FUSABLE_ACTS = FUSED_EPILOGUE_ACTS  # activation codes forward(x, training, act) applies in its epilogue
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
                  rng: np.random.Generator | None = None, init=None, bias_init=None) -> None:

@@ -118,3 +118,5 @@ def clip_grad_value_(parameters: Iterable[Parameter] | Parameter, clip_value: fl
     clip_value = float(clip_value)
     for grad, start, end, size in _tables(parameters):
         _k("clip_value", size)(grad, start, end, clip_value)
+
+from fastnn.nn.utils_fold import fold_batchnorm  # noqa: F401, E402

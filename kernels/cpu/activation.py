@@ -1,6 +1,7 @@
 """Elementwise activations (see kernels/reference/activation.py for the formulas).
 
-Arrays are 1-D, C-contiguous and of equal length (callers pass ``a.reshape(-1)``).
+Arrays are 1-D, C-contiguous and of equal length (callers pass ``a.reshape(-1)``), except
+softmax/log_softmax: 2-D (rows, K), normalized along the last axis (one serial row helper per row).
 """
 
 import math
@@ -8,10 +9,19 @@ import math
 from numba import prange
 
 from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
+from kernels.cpu._expf import exp_
 from kernels.cpu._jit import jit, pjit
 
 __all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
-           "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward"]
+           "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
+           "step_forward", "step_backward", "elu_forward", "elu_backward", "softplus_forward", "softplus_backward",
+           "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "softmax_forward", "softmax_backward",
+           "log_softmax_forward", "log_softmax_backward"]
+
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+_INV_SQRT_2 = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+_GELU_C = 0.044715
 
 
 @jit
@@ -91,3 +101,156 @@ def tanh_forward(y, x):
 def tanh_backward(dx, dy, y):
     for i in prange(y.size):
         dx[i] = dy[i] * (1 - y[i] * y[i])
+
+
+@jit
+def _sigmoid(z):
+    if z >= 0:
+        return 1 / (1 + math.exp(-z))
+    e = math.exp(z)
+    return e / (1 + e)
+
+
+@pjit
+def step_forward(y, x):
+    for i in prange(x.size):
+        y[i] = 1 if x[i] >= 0 else 0
+
+
+@pjit
+def step_backward(dx, dy, straight_through):
+    if straight_through:
+        for i in prange(dy.size):
+            dx[i] = dy[i]
+    else:
+        for i in prange(dy.size):
+            dx[i] = 0
+
+
+@pjit
+def elu_forward(y, x, alpha):
+    for i in prange(x.size):
+        y[i] = x[i] if x[i] > 0 else alpha * math.expm1(x[i])
+
+
+@pjit
+def elu_backward(dx, dy, x, alpha):
+    for i in prange(x.size):
+        dx[i] = dy[i] if x[i] > 0 else dy[i] * alpha * math.exp(x[i])
+
+
+@pjit
+def softplus_forward(y, x, beta, threshold):
+    for i in prange(x.size):
+        z = beta * x[i]
+        if z > threshold:
+            y[i] = x[i]
+        else:
+            y[i] = (max(z, 0.0) + math.log1p(math.exp(-abs(z)))) / beta
+
+
+@pjit
+def softplus_backward(dx, dy, x, beta, threshold):
+    for i in prange(x.size):
+        z = beta * x[i]
+        dx[i] = dy[i] if z > threshold else dy[i] * _sigmoid(z)
+
+
+@pjit
+def gelu_forward(y, x, approximate):
+    if approximate:
+        for i in prange(x.size):
+            v = x[i]
+            y[i] = 0.5 * v * (1 + math.tanh(_SQRT_2_OVER_PI * (v + _GELU_C * v * v * v)))
+    else:
+        for i in prange(x.size):
+            y[i] = 0.5 * x[i] * (1 + math.erf(x[i] * _INV_SQRT_2))
+
+
+@pjit
+def gelu_backward(dx, dy, x, approximate):
+    if approximate:
+        for i in prange(x.size):
+            v = x[i]
+            t = math.tanh(_SQRT_2_OVER_PI * (v + _GELU_C * v * v * v))
+            dx[i] = dy[i] * (0.5 * (1 + t) + 0.5 * v * (1 - t * t) * _SQRT_2_OVER_PI * (1 + 3 * _GELU_C * v * v))
+    else:
+        for i in prange(x.size):
+            v = x[i]
+            dx[i] = dy[i] * (0.5 * (1 + math.erf(v * _INV_SQRT_2)) + v * _INV_SQRT_2PI * math.exp(-0.5 * v * v))
+
+
+@pjit
+def silu_forward(y, x):
+    for i in prange(x.size):
+        y[i] = x[i] * _sigmoid(x[i])
+
+
+@pjit
+def silu_backward(dx, dy, x):
+    for i in prange(x.size):
+        s = _sigmoid(x[i])
+        dx[i] = dy[i] * s * (1 + x[i] * (1 - s))
+
+
+@jit
+def _softmax_row(y, x, log):
+    k = x.size
+    m = x[0]
+    for j in range(1, k):
+        m = max(m, x[j])
+    s = 0.0
+    if log:
+        for j in range(k):
+            s += exp_(x[j] - m)
+        lse = m + math.log(s)
+        for j in range(k):
+            y[j] = x[j] - lse
+    else:
+        for j in range(k):
+            e = exp_(x[j] - m)
+            y[j] = e
+            s += e
+        inv = 1.0 / s
+        for j in range(k):
+            y[j] *= inv
+
+
+@jit
+def _softmax_backward_row(dx, dy, y, log):
+    k = y.size
+    s = 0.0
+    if log:
+        for j in range(k):
+            s += dy[j]
+        for j in range(k):
+            dx[j] = dy[j] - math.exp(y[j]) * s
+    else:
+        for j in range(k):
+            s += dy[j] * y[j]
+        for j in range(k):
+            dx[j] = y[j] * (dy[j] - s)
+
+
+@pjit
+def softmax_forward(y, x):
+    for i in prange(x.shape[0]):
+        _softmax_row(y[i], x[i], False)
+
+
+@pjit
+def softmax_backward(dx, dy, y):
+    for i in prange(y.shape[0]):
+        _softmax_backward_row(dx[i], dy[i], y[i], False)
+
+
+@pjit
+def log_softmax_forward(y, x):
+    for i in prange(x.shape[0]):
+        _softmax_row(y[i], x[i], True)
+
+
+@pjit
+def log_softmax_backward(dx, dy, y):
+    for i in prange(y.shape[0]):
+        _softmax_backward_row(dx[i], dy[i], y[i], True)

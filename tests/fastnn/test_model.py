@@ -470,3 +470,24 @@ def test_manual_seed_reproduces_whole_model():
     c = fastnn.models.lenet5()
     np.testing.assert_array_equal(a.flat.data, b.flat.data)
     assert not np.array_equal(a.flat.data, c.flat.data)
+
+
+def test_batchnorm_relu_is_fused_and_equals_the_unfused_model():
+    from fastnn import nn as fnn
+
+    def build(fuse):
+        fastnn.manual_seed(3)
+        return fnn.Sequential(fnn.Conv2d(2, 4, 3, padding=1, bias=False), fnn.BatchNorm2d(4), fnn.ReLU(),
+                              fnn.Flatten(), fnn.Linear(4 * 5 * 5, 3), fuse=fuse)
+
+    fused, plain = build(True), build(False)
+    assert [type(layer).__name__ for layer, act, _ in fused._plan if act is not None] == ["BatchNorm2d"]
+    x = np.random.default_rng(0).standard_normal((6, 2, 5, 5)).astype(np.float32)
+    dy = np.random.default_rng(1).standard_normal((6, 3)).astype(np.float32)
+    outs = []
+    for m in (fused, plain):
+        y = m.forward(x, True).copy()
+        m.backward(dy)
+        outs.append((y, m.flat.grad.copy(), m[1].running_mean.copy()))
+    for a, b in zip(*outs):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
