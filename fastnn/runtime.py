@@ -64,12 +64,89 @@ def _pool(kind: str, cfg: dict) -> Callable[[np.ndarray], np.ndarray]:
     return f
 
 
+def _batchnorm(cfg: dict, p: dict) -> Callable[[np.ndarray], np.ndarray]:
+    if "running_mean" not in p:
+        raise ValueError("fastnn.runtime: BatchNorm without running statistics cannot run in eval mode")
+    scale = 1 / np.sqrt(p["running_var"] + cfg.get("eps", 1e-5))
+    if "weight" in p:
+        scale = scale * p["weight"]
+    shift = (p["bias"] if "bias" in p else 0) - p["running_mean"] * scale
+
+    def f(x):
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        return x * scale.reshape(shape) + np.reshape(shift, shape)
+    return f
+
+
+def _layernorm(cfg: dict, p: dict) -> Callable[[np.ndarray], np.ndarray]:
+    axes = tuple(range(-len(cfg["normalized_shape"]), 0))
+    eps = cfg.get("eps", 1e-5)
+
+    def f(x):
+        mu = x.mean(axis=axes, keepdims=True)
+        y = (x - mu) / np.sqrt(((x - mu) ** 2).mean(axis=axes, keepdims=True) + eps)
+        return y * p["weight"] + p["bias"] if "weight" in p and "bias" in p else y * p.get("weight", 1)
+    return f
+
+
+def _adaptive_avg(output_size) -> Callable[[np.ndarray], np.ndarray]:
+    def bins(size: int, out: int) -> list[tuple[int, int]]:
+        return [((i * size) // out, -((-(i + 1) * size) // out)) for i in range(out)]
+
+    def f(x):
+        h, w = x.shape[2:]
+        oh = h if output_size[0] is None else int(output_size[0])
+        ow = w if output_size[1] is None else int(output_size[1])
+        y = np.empty(x.shape[:2] + (oh, ow), x.dtype)
+        for a, (h0, h1) in enumerate(bins(h, oh)):
+            for b, (w0, w1) in enumerate(bins(w, ow)):
+                y[:, :, a, b] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+        return y
+    return f
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def _erf(x: np.ndarray) -> np.ndarray:
+    """Abramowitz-Stegun 7.1.26 (|error| < 1.5e-7), NumPy has no erf."""
+    t = 1 / (1 + 0.3275911 * np.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return np.sign(x) * (1 - poly * np.exp(-x * x))
+
+
+def _gelu(c: dict) -> Callable[[np.ndarray], np.ndarray]:
+    if c.get("approximate", "none") == "tanh":
+        return lambda x: 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return lambda x: 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+def _dim(cfg: dict, x: np.ndarray) -> int:
+    """The softmax axis: ``dim``, or PyTorch's legacy choice when it is None."""
+    return cfg["dim"] if cfg.get("dim") is not None else (0 if x.ndim in (0, 1, 3) else 1)
+
+
+def _softmax(x: np.ndarray, axis: int, log: bool) -> np.ndarray:
+    z = x - x.max(axis=axis, keepdims=True)
+    lse = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return z - lse if log else np.exp(z - lse)
+
+
+def _softplus(c: dict) -> Callable[[np.ndarray], np.ndarray]:
+    beta, threshold = c.get("beta", 1.0), c.get("threshold", 20.0)
+    return lambda x: np.where(beta * x > threshold, x, np.logaddexp(0, beta * x) / beta)
+
+
 _ELEMENTWISE: dict[str, Callable[[dict], Callable[[np.ndarray], np.ndarray]]] = {
+    "ELU": lambda c: lambda x: np.where(x > 0, x, c.get("alpha", 1.0) * np.expm1(np.minimum(x, 0))),
+    "Softplus": _softplus,
+    "GELU": _gelu,
+    "SiLU": lambda c: lambda x: x * _sigmoid(x),
+    "BinaryStep": lambda c: lambda x: (x >= 0).astype(x.dtype),
+    "Softmax": lambda c: lambda x: _softmax(x, _dim(c, x), False),
+    "LogSoftmax": lambda c: lambda x: _softmax(x, _dim(c, x), True),
     "ReLU": lambda c: lambda x: np.maximum(x, 0),
     "LeakyReLU": lambda c: lambda x: np.where(x > 0, x, c.get("negative_slope", 0.01) * x),
     "Sigmoid": lambda c: _sigmoid,
@@ -95,8 +172,21 @@ def _layer(spec: dict, params: dict[str, np.ndarray], prefix: str) -> Callable[[
         return _pool("max" if kind == "MaxPool2d" else "avg", cfg)
     if kind in _ELEMENTWISE:
         return _ELEMENTWISE[kind](cfg)
-    raise ValueError(f"fastnn.runtime: layer type {kind!r} is not supported by the NumPy runtime (export folds "
-                     f"BatchNorm into the preceding layer; supported: Linear, Conv2d, pools, activations)")
+    if kind in ("BatchNorm1d", "BatchNorm2d"):
+        return _batchnorm(cfg, own)
+    if kind == "LayerNorm":
+        return _layernorm(cfg, own)
+    if kind in ("AdaptiveAvgPool2d", "GlobalAvgPool2d"):
+        return _adaptive_avg(cfg.get("output_size", [1, 1]))
+    if kind == "Residual":
+        parts = {k: None if cfg.get(k) is None else _layer(cfg[k], params, f"{prefix}{k}.")
+                 for k in ("block", "shortcut", "activation")}
+
+        def residual(x):
+            y = parts["block"](x) + (parts["shortcut"](x) if parts["shortcut"] else x)
+            return parts["activation"](y) if parts["activation"] else y
+        return residual
+    raise ValueError(f"fastnn.runtime: layer type {kind!r} is not supported by the NumPy runtime")
 
 
 def _sequential(cfg: dict, params: dict[str, np.ndarray], prefix: str = "") -> Callable[[np.ndarray], np.ndarray]:

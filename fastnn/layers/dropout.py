@@ -55,7 +55,7 @@ class _DropoutBase(Module):
         return 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)
 
     def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _mask_shape")  # abstract: subclasses say it
 
     def _draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
         u = self._buffer("uniform", shape, np.float64)

@@ -125,7 +125,7 @@ class _BatchNorm(_RunningStats):
                 "affine": self.affine, "track_running_stats": self.track_running_stats}
 
     def _ndim_ok(self, ndim: int) -> bool:
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define _ndim_ok")  # abstract: subclasses say it
 
     def _expected(self) -> str:
         return self._shapes.replace("C", str(self.num_features))

@@ -90,3 +90,24 @@ def test_bad_export_files_are_refused(tmp_path, damage):
         runtime.load(path)
     with pytest.raises(FileNotFoundError):
         runtime.load(tmp_path / "missing.npz")
+
+
+def wide_model():
+    fastnn.manual_seed(2)
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.BatchNorm2d(4),   # BN after ReLU: not folded
+                         nn.Residual(nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4), nn.GELU()),
+                                     activation=nn.ELU()),
+                         nn.AdaptiveAvgPool2d((2, 3)), nn.Flatten(), nn.Linear(24, 16), nn.LayerNorm(16),
+                         nn.SiLU(), nn.Softplus(), nn.Dropout(0.3), nn.Linear(16, 4), nn.LogSoftmax(dim=1))
+
+
+@pytest.mark.parametrize("build", [fastnn.models.resnet8, wide_model])
+def test_runtime_runs_batchnorm_residual_and_the_other_layers(tmp_path, build):
+    model = build()
+    x = np.random.default_rng(0).standard_normal((4, 1, 28, 28) if build is fastnn.models.resnet8 else (4, 1, 9, 7))
+    x = x.astype(np.float32)
+    for _ in range(3):  # non-trivial running statistics
+        model.forward(x, True)
+    model.eval()
+    export_model(model, tmp_path / "m.npz")
+    np.testing.assert_allclose(runtime.load(tmp_path / "m.npz")(x), model(x), rtol=1e-4, atol=1e-4)
