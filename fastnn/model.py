@@ -118,13 +118,9 @@ class Sequential(Module):
         lines = [f"  ({i}): " + repr(layer).replace("\n", "\n  ") for i, layer in enumerate(self.layers)]
         return "Sequential(\n" + "\n".join(lines) + "\n)"
 
-    def summary(self, input_shape: tuple[int, ...]) -> str:
-        """A table of layers, output shapes and parameter counts for one input shape (N, ...)."""
-        rows = [("layer", "output shape", "params")]
-        shape = tuple(input_shape)
-        for i, layer in enumerate(self.layers):
-            shape = layer.output_shape(shape)
-            rows.append((f"{i}: {type(layer).__name__}", str(shape), f"{sum(p.size for p in layer.parameters()):,}"))
-        rows.append(("total", "", f"{self.flat.size:,}"))
-        widths = [max(len(r[c]) for r in rows) for c in range(3)]
-        return "\n".join(f"{a:<{widths[0]}}  {b:<{widths[1]}}  {c:>{widths[2]}}" for a, b, c in rows)
+    def summary(self, input_shape: tuple[int, ...], batch_size: int | None = None) -> str:
+        """Layers, output shapes, parameters, FLOPs and activation memory (fastnn.summary) for an input
+        of ``input_shape`` = (N, ...), or per-sample shape with ``batch_size``."""
+        from fastnn.summary import summary
+
+        return summary(self, input_shape, batch_size)

@@ -29,8 +29,12 @@ def layer_flops(layer: Module, in_shape: tuple[int, ...], out_shape: tuple[int, 
         return 5 * n_out
     if kind in ("Flatten", "Identity", "Dropout", "Dropout2d"):
         return 0
-    if hasattr(layer, "layers") or hasattr(layer, "block"):
+    if hasattr(layer, "layers"):
         return sum(r["flops"] for r in rows(layer, in_shape))
+    if hasattr(layer, "block"):  # Residual: both branches, the add, the optional activation
+        parts = [layer.block, layer.shortcut]
+        total = sum(layer_flops(m, in_shape, tuple(m.output_shape(in_shape))) for m in parts if m is not None)
+        return total + n_out * (2 if getattr(layer, "activation", None) is not None else 1)
     return n_out
 
 

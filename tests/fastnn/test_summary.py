@@ -17,3 +17,11 @@ def test_lenet_rows_match_the_formulas():
     assert r["0"]["activation_bytes"] == 4 * 64 * 6 * 28 * 28
     text = summary(model, (1, 28, 28), batch_size=64)
     assert "61,706" in text and "batch 64" in text and text.splitlines()[0].startswith("layer")
+
+
+def test_residual_flops_count_both_branches():
+    model = fastnn.models.resnet8()
+    r = {row["name"]: row for row in rows(model, (2, 1, 28, 28))}
+    block = 2 * 16 * 28 * 28 * (2 * 16 * 9)          # two 3x3 convs 16 -> 16, no bias
+    assert r["3"]["flops"] >= block and r["3"]["flops"] < 1.2 * block
+    assert sum(row["params"] for row in r.values()) == model.flat.size == 77_754
