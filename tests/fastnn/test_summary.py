@@ -22,6 +22,6 @@ def test_lenet_rows_match_the_formulas():
 def test_residual_flops_count_both_branches():
     model = fastnn.models.resnet8()
     r = {row["name"]: row for row in rows(model, (2, 1, 28, 28))}
-    block = 2 * 16 * 28 * 28 * (2 * 16 * 9)          # two 3x3 convs 16 -> 16, no bias
+    block = 2 * (2 * 16 * 28 * 28) * (2 * 16 * 9)      # two 3x3 convs 16 -> 16 (no bias), batch 2
     assert r["3"]["flops"] >= block and r["3"]["flops"] < 1.2 * block
     assert sum(row["params"] for row in r.values()) == model.flat.size == 77_754
