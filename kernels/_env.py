@@ -11,6 +11,13 @@ Measured on the 2-core dev machine (``python -m kernels.lab.threads``):
   scheduler time slice (~16 ms: LeNet steps went from 8 ms to 20-70 ms). SciPy's OpenBLAS is
   therefore loaded single-threaded (NumPy's own OpenBLAS, a separate library, keeps the user's
   setting) and parallelism comes from numba's chunks only.
+- with that design, re-measured (2 cores, quiet): idle numba workers that spin (GOMP's default policy)
+  make a LeNet-5 step ~10-20% faster (b64 5.0-5.9 ms vs 6.3-6.7 ms PASSIVE) but make a NumPy
+  (multi-threaded OpenBLAS) GEMM issued right after a prange 13x slower (8.3 ms vs 0.31 ms per pair;
+  GOMP_SPINCOUNT=20000: 1.4 ms). PASSIVE stays the default because fastnn lives inside other people's
+  NumPy code; a process that only runs fastnn can set OMP_WAIT_POLICY itself (user settings are kept).
+  PASSIVE also applies to a torch imported later in the same process (torch's LeNet-5 step is ~2x
+  slower under it): compare with torch in its own process (benchmarks/separate_processes.py).
 ``FASTNN_NUM_THREADS`` sets numba's thread count (default: all cores).
 
 Cache: numba writes ``cache=True`` artifacts next to the source. When the package directory is
