@@ -22,6 +22,7 @@ import numpy as np
 
 import fastnn  # noqa: I001  # first: thread budget (OMP_WAIT_POLICY) and numba cache dir
 from fastnn import nn, optim
+from fastnn.bench import torch_resnet8
 from fastnn.data.bundled import load_bundled_mnist
 from fastnn.data.split import train_val_test
 from fastnn.optim.lr_scheduler import CosineAnnealingLR
@@ -51,29 +52,6 @@ def run(epochs: int = 15, batch_size: int = 64, lr: float = 2e-3, seed: int = 0,
             "parameters": model.flat.size, "train_images": n_train, "batch_size": batch_size}
 
 
-def _torch_resnet8(torch):
-    """The PyTorch module fastnn.models.resnet8 mirrors (same state_dict keys)."""
-    t = torch.nn
-
-    class Residual(t.Module):
-        def __init__(self, block, shortcut, activation):
-            super().__init__()
-            self.block, self.shortcut, self.activation = block, shortcut, activation
-
-        def forward(self, x):
-            return self.activation(self.block(x) + (x if self.shortcut is None else self.shortcut(x)))
-
-    def basic(cin, cout, stride=1):
-        block = t.Sequential(t.Conv2d(cin, cout, 3, stride, 1, bias=False), t.BatchNorm2d(cout), t.ReLU(),
-                             t.Conv2d(cout, cout, 3, 1, 1, bias=False), t.BatchNorm2d(cout))
-        short = None if stride == 1 and cin == cout else t.Sequential(t.Conv2d(cin, cout, 1, stride, bias=False),
-                                                                       t.BatchNorm2d(cout))
-        return Residual(block, short, t.ReLU())
-
-    return t.Sequential(t.Conv2d(1, 16, 3, padding=1, bias=False), t.BatchNorm2d(16), t.ReLU(), basic(16, 16),
-                        basic(16, 32, 2), basic(32, 64, 2), t.AdaptiveAvgPool2d((1, 1)), t.Flatten(), t.Linear(64, 10))
-
-
 def compare_step(batch_size: int = 64, repeats: int = 30, threads: int | None = None) -> dict:
     """Median ms of one ResNet-8 training step, fastnn vs PyTorch CPU (same weights, same threads), interleaved."""
     import torch
@@ -83,7 +61,7 @@ def compare_step(batch_size: int = 64, repeats: int = 30, threads: int | None = 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((batch_size, 1, 28, 28), dtype=np.float32)
     y = rng.integers(0, 10, batch_size)
-    tm = _torch_resnet8(torch)
+    tm = torch_resnet8(torch)
     fm = fastnn.models.resnet8()
     fm.load_state_dict(tm.state_dict())
     loss_fn, opt = nn.CrossEntropyLoss(), optim.Adam(fm.parameters(), lr=1e-3)

@@ -47,7 +47,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 import fastnn  # noqa: F401  (before torch: sets OMP_WAIT_POLICY and the numba cache dir)
 from fastnn import nn, optim
-from fastnn.models import lenet5, mlp
+from fastnn.models import lenet5, mlp, resnet8
 
 BATCH = 64
 
@@ -342,6 +342,30 @@ def _to_torch(model: nn.Sequential, torch):
     return tmodel
 
 
+def torch_resnet8(torch):
+    """The PyTorch module fastnn.models.resnet8 mirrors (same state_dict keys)."""
+    t = torch.nn
+
+    class Residual(t.Module):
+        def __init__(self, block, shortcut, activation):
+            super().__init__()
+            self.block, self.shortcut, self.activation = block, shortcut, activation
+
+        def forward(self, x):
+            return self.activation(self.block(x) + (x if self.shortcut is None else self.shortcut(x)))
+
+    def basic(cin, cout, stride=1):
+        block = t.Sequential(t.Conv2d(cin, cout, 3, stride, 1, bias=False), t.BatchNorm2d(cout), t.ReLU(),
+                             t.Conv2d(cout, cout, 3, 1, 1, bias=False), t.BatchNorm2d(cout))
+        short = None if stride == 1 and cin == cout else t.Sequential(t.Conv2d(cin, cout, 1, stride, bias=False),
+                                                                       t.BatchNorm2d(cout))
+        return Residual(block, short, t.ReLU())
+
+    return t.Sequential(t.Conv2d(1, 16, 3, padding=1, bias=False), t.BatchNorm2d(16), t.ReLU(), basic(16, 16),
+                        basic(16, 32, 2), basic(32, 64, 2), t.AdaptiveAvgPool2d((1, 1)), t.Flatten(), t.Linear(64, 10))
+
+
+
 # =================================================================================================
 # the rows
 # =================================================================================================
@@ -471,6 +495,42 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
         F.cross_entropy(tz, tlabels).backward()
 
     add("softmax-cross-entropy (64x10) fwd+bwd", f_ce, t_ce, lambda: np_softmax_cross_entropy(z, labels))
+    z2, labels2 = randn(256, 1000), rng.integers(0, 1000, 256)
+    ce2 = nn.CrossEntropyLoss()
+    if torch:
+        tz2, tlabels2 = t(z2.copy(), True), torch.from_numpy(labels2)
+
+    def f_ce2():
+        ce2(z2, labels2)
+        return ce2.backward()
+
+    def t_ce2():
+        F.cross_entropy(tz2, tlabels2).backward()
+
+    add("softmax-cross-entropy (256x1000) fwd+bwd", f_ce2, t_ce2, lambda: np_softmax_cross_entropy(z2, labels2))
+
+    # --- normalization (training mode, forward + backward) -----------------------------------------
+    for label, shape, make, tmake in (
+            ("BatchNorm2d (64,6,28,28)", (64, 6, 28, 28), lambda: nn.BatchNorm2d(6),
+             lambda: torch.nn.BatchNorm2d(6)),
+            ("BatchNorm2d (64,64,16,16)", (64, 64, 16, 16), lambda: nn.BatchNorm2d(64),
+             lambda: torch.nn.BatchNorm2d(64)),
+            ("LayerNorm(512) (64,512)", (64, 512), lambda: nn.LayerNorm(512), lambda: torch.nn.LayerNorm(512))):
+        xn, dyn = randn(*shape), randn(*shape)
+        layer = make()
+
+        def f_norm(layer=layer, xn=xn, dyn=dyn):
+            layer.forward(xn, True)
+            return layer.backward(dyn)
+
+        t_norm = None
+        if torch:
+            tlayer, txn, tdyn = tmake(), t(xn.copy(), True), torch.from_numpy(dyn)
+
+            def t_norm(tlayer=tlayer, txn=txn, tdyn=tdyn):
+                tlayer(txn).backward(tdyn)
+
+        add(f"{label} fwd+bwd", f_norm, t_norm)
 
     # --- optimizer steps over LeNet-5's parameters ---------------------------------------------------
     for kind in ("adam", "sgd"):
@@ -558,6 +618,32 @@ def train_rows(settings: Settings, torch, verbose: bool = False) -> tuple[list[R
             name = "LeNet-5" if arch == "lenet5" else "MLP 784-256-10"
             rows.append(_measure("train", f"train step {name} b{batch}", {"fastnn": f_step, "torch": t_step,
                                                                           "numpy": n_step}, settings, verbose))
+
+    fastnn.manual_seed(0)
+    model = resnet8()
+    x = rng.standard_normal((64, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, 64)
+    loss_fn, opt = nn.CrossEntropyLoss(), optim.Adam(model.parameters(), lr=1e-3)
+    t_step = None
+    if torch:
+        tmodel = torch_resnet8(torch)
+        tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
+        topt = torch.optim.Adam(tmodel.parameters(), lr=1e-3, fused=True)
+        tx, ty = torch.from_numpy(x), torch.from_numpy(y)
+
+        def t_step(tmodel=tmodel, topt=topt, tx=tx, ty=ty):
+            topt.zero_grad()
+            F.cross_entropy(tmodel(tx), ty).backward()
+            topt.step()
+
+    def r_step(model=model, loss_fn=loss_fn, opt=opt, x=x, y=y):
+        loss_fn(model.forward(x, True), y)
+        opt.zero_grad()
+        model.backward(loss_fn.backward(), input_grad=False)
+        opt.step()
+
+    rows.append(_measure("train", "train step ResNet-8 b64", {"fastnn": r_step, "torch": t_step, "numpy": None},
+                         settings, verbose))
 
     for batch in (1, 64):
         fastnn.manual_seed(0)
