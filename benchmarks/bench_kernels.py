@@ -343,9 +343,11 @@ class Augment:
 
 
 def _missing_kernels() -> list[str]:
+    from benchmarks.bench_layer_kernels import Activations, Dropout, Losses
     from benchmarks.bench_norm import BatchNormKernels, NormKernels
 
-    classes = (Matmul, Im2col, Conv, Pool, Activation, Loss, Augment, BatchNormKernels, NormKernels)
+    classes = (Matmul, Im2col, Conv, Pool, Activation, Loss, Augment, BatchNormKernels, NormKernels, Activations,
+               Losses, Dropout)
     covered = {name[5:] for cls in classes for name in dir(cls)
                if name.startswith("time_")} | set(Optim.params) | set(Reduce.params)
     return [f for op in kernels.OPS.values() for f in op.functions if f not in covered]
