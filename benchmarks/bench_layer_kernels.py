@@ -86,7 +86,7 @@ class Losses:
         self.losses_n, self.losses_nk = np.empty(n, F32), np.empty((n, k), F32)
         self.probs, self.d = np.empty((n, k), F32), np.empty((n, k), F32)
         self.soft_s, self.soft_t = np.empty((n, k), F32), np.empty((n, k), F32)
-        self.dloss_n, self.dloss_nk = np.ones(n, F32), np.ones((n, k), F32)
+        self.dloss_n = np.ones(n, F32)
         # the elementwise losses work on flat arrays
         self.z1, self.t1, self.u1 = self.z.reshape(-1), self.t.reshape(-1), self.u.reshape(-1)
         self.losses1, self.d1, self.dloss1 = np.empty(n * k, F32), np.empty(n * k, F32), np.ones(n * k, F32)
