@@ -11,7 +11,8 @@ torch ms / fastnn ms: above 1 means fastnn is faster.
 
 The NumPy column is a straightforward NumPy implementation written here (np.dot / @ for linear,
 im2col through ``sliding_window_view`` + ``tensordot`` for convolution, reshape-max for pooling,
-vectorized Adam): what a user would write without a framework.
+mean/var/x-hat formulas for BatchNorm and LayerNorm, vectorized Adam): what a user would write without a
+framework.
 
 Thread budget: fastnn (numba threads, each chunk calling single-threaded BLAS), torch
 (``torch.set_num_threads``) and NumPy's BLAS all get ``--threads`` threads (default: all cores).
@@ -142,6 +143,23 @@ def np_softmax_cross_entropy(z: np.ndarray, y: np.ndarray) -> tuple[float, np.nd
     p[rows, y] -= 1
     p /= n
     return loss, p
+
+
+def np_norm_fwdbwd(x: np.ndarray, dy: np.ndarray, gamma: np.ndarray, beta: np.ndarray, stat_axes: tuple,
+                   param_axes: tuple, eps: float = 1e-5):
+    """Batch / layer normalization forward (training: statistics of this x over ``stat_axes``) and backward from
+    the formula; gamma / beta broadcast against x and their gradients sum over ``param_axes``. Returns y, dx,
+    dgamma, dbeta, the batch mean and the biased variance."""
+    mean = x.mean(axis=stat_axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=stat_axes, keepdims=True)
+    invstd = 1 / np.sqrt(var + eps)
+    xhat = xc * invstd
+    y = xhat * gamma + beta
+    dxhat = dy * gamma
+    dx = invstd * (dxhat - dxhat.mean(axis=stat_axes, keepdims=True)
+                   - xhat * (dxhat * xhat).mean(axis=stat_axes, keepdims=True))
+    return y, dx, (dy * xhat).sum(axis=param_axes), dy.sum(axis=param_axes), mean, var
 
 
 class NpAdam:
@@ -510,12 +528,15 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
     add("softmax-cross-entropy (256x1000) fwd+bwd", f_ce2, t_ce2, lambda: np_softmax_cross_entropy(z2, labels2))
 
     # --- normalization (training mode, forward + backward) -----------------------------------------
-    for label, shape, make, tmake in (
+    # (label, shape, fastnn layer, torch layer, statistics axes, parameter-gradient axes, parameter shape)
+    bn_axes, ln_axes = ((0, 2, 3), (0, 2, 3)), ((1,), (0,))
+    for label, shape, make, tmake, (stat_axes, param_axes), pshape in (
             ("BatchNorm2d (64,6,28,28)", (64, 6, 28, 28), lambda: nn.BatchNorm2d(6),
-             lambda: torch.nn.BatchNorm2d(6)),
+             lambda: torch.nn.BatchNorm2d(6), bn_axes, (1, 6, 1, 1)),
             ("BatchNorm2d (64,64,16,16)", (64, 64, 16, 16), lambda: nn.BatchNorm2d(64),
-             lambda: torch.nn.BatchNorm2d(64)),
-            ("LayerNorm(512) (64,512)", (64, 512), lambda: nn.LayerNorm(512), lambda: torch.nn.LayerNorm(512))):
+             lambda: torch.nn.BatchNorm2d(64), bn_axes, (1, 64, 1, 1)),
+            ("LayerNorm(512) (64,512)", (64, 512), lambda: nn.LayerNorm(512), lambda: torch.nn.LayerNorm(512),
+             ln_axes, (512,))):
         xn, dyn = randn(*shape), randn(*shape)
         layer = make()
 
@@ -530,7 +551,23 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
             def t_norm(tlayer=tlayer, txn=txn, tdyn=tdyn):
                 tlayer(txn).backward(tdyn)
 
-        add(f"{label} fwd+bwd", f_norm, t_norm)
+        gamma, beta = np.ones(pshape, f32), np.zeros(pshape, f32)
+        run_mean = run_var = None
+        if len(shape) == 4:  # BatchNorm: running statistics
+            run_mean, run_var = np.zeros(shape[1], f32), np.ones(shape[1], f32)
+
+        def n_norm(xn=xn, dyn=dyn, gamma=gamma, beta=beta, stat_axes=stat_axes, param_axes=param_axes,
+                   run_mean=run_mean, run_var=run_var):
+            out = np_norm_fwdbwd(xn, dyn, gamma, beta, stat_axes, param_axes)
+            if run_mean is not None:  # BatchNorm's running statistics (unbiased variance), as torch and fastnn
+                count = xn.size // xn.shape[1]
+                run_mean *= 0.9
+                run_mean += 0.1 * out[4].ravel()
+                run_var *= 0.9
+                run_var += (0.1 * count / (count - 1)) * out[5].ravel()
+            return out
+
+        add(f"{label} fwd+bwd", f_norm, t_norm, n_norm)
 
     # --- optimizer steps over LeNet-5's parameters ---------------------------------------------------
     for kind in ("adam", "sgd"):
@@ -633,14 +670,22 @@ def train_rows(settings: Settings, torch, verbose: bool = False) -> tuple[list[R
 
         def t_step(tmodel=tmodel, topt=topt, tx=tx, ty=ty):
             topt.zero_grad()
-            F.cross_entropy(tmodel(tx), ty).backward()
+            loss = F.cross_entropy(tmodel(tx), ty)
+            loss.backward()
             topt.step()
+            return loss
 
     def r_step(model=model, loss_fn=loss_fn, opt=opt, x=x, y=y):
-        loss_fn(model.forward(x, True), y)
+        loss = loss_fn(model.forward(x, True), y)
         opt.zero_grad()
         model.backward(loss_fn.backward(), input_grad=False)
         opt.step()
+        return loss
+
+    if torch:  # sanity: the same weights and data give the same first loss
+        losses = {"fastnn": float(r_step()), "torch": float(t_step().detach())}
+        if abs(losses["fastnn"] - losses["torch"]) > 1e-3:
+            notes.append(f"WARNING ResNet-8 b64: first-step losses differ: {losses}")
 
     rows.append(_measure("train", "train step ResNet-8 b64", {"fastnn": r_step, "torch": t_step, "numpy": None},
                          settings, verbose))
