@@ -499,33 +499,24 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
 
     add("linear 400->120 fwd+bwd", f_lin, t_lin, n_lin)
 
-    # --- softmax cross-entropy (64, 10) -----------------------------------------------------------
-    z, labels = randn(BATCH, 10), rng.integers(0, 10, BATCH)
-    loss_fn = nn.CrossEntropyLoss()
-    if torch:
-        tz, tlabels = t(z.copy(), True), torch.from_numpy(labels)
+    # --- softmax cross-entropy: LeNet's (64, 10) and a wide (256, 1000) --------------------------------
+    for n, k in ((BATCH, 10), (256, 1000)):
+        z, labels = randn(n, k), rng.integers(0, k, n)
+        loss_fn = nn.CrossEntropyLoss()
 
-    def f_ce():
-        loss_fn(z, labels)
-        return loss_fn.backward()
+        def f_ce(loss_fn=loss_fn, z=z, labels=labels):
+            loss_fn(z, labels)
+            return loss_fn.backward()
 
-    def t_ce():
-        F.cross_entropy(tz, tlabels).backward()
+        t_ce = None
+        if torch:
+            tz, tlabels = t(z.copy(), True), torch.from_numpy(labels)
 
-    add("softmax-cross-entropy (64x10) fwd+bwd", f_ce, t_ce, lambda: np_softmax_cross_entropy(z, labels))
-    z2, labels2 = randn(256, 1000), rng.integers(0, 1000, 256)
-    ce2 = nn.CrossEntropyLoss()
-    if torch:
-        tz2, tlabels2 = t(z2.copy(), True), torch.from_numpy(labels2)
+            def t_ce(tz=tz, tlabels=tlabels):
+                F.cross_entropy(tz, tlabels).backward()
 
-    def f_ce2():
-        ce2(z2, labels2)
-        return ce2.backward()
-
-    def t_ce2():
-        F.cross_entropy(tz2, tlabels2).backward()
-
-    add("softmax-cross-entropy (256x1000) fwd+bwd", f_ce2, t_ce2, lambda: np_softmax_cross_entropy(z2, labels2))
+        add(f"softmax-cross-entropy ({n}x{k}) fwd+bwd", f_ce, t_ce,
+            lambda z=z, labels=labels: np_softmax_cross_entropy(z, labels))
 
     # --- normalization (training mode, forward + backward) -----------------------------------------
     # (label, shape, fastnn layer, torch layer, statistics axes, parameter-gradient axes, parameter shape)

@@ -6,16 +6,14 @@ import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from twins import torch_lenet5
 
 from fastnn import io
 
 
 def torch_lenet():
     torch.manual_seed(0)
-    t = torch.nn
-    return t.Sequential(t.Conv2d(1, 6, 5, padding=2), t.ReLU(), t.MaxPool2d(2), t.Conv2d(6, 16, 5), t.ReLU(),
-                        t.MaxPool2d(2), t.Flatten(), t.Linear(400, 120), t.ReLU(), t.Linear(120, 84), t.ReLU(),
-                        t.Linear(84, 10))
+    return torch_lenet5()
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".npz"])

@@ -20,6 +20,8 @@ import types
 import numpy as np
 import pytest
 import torch
+import twins
+from twins import batches, fastnn_step
 
 import kernels
 from fastnn import nn, optim
@@ -31,30 +33,8 @@ torch.set_num_threads(1)
 N_STEPS = 30
 
 
-def torch_mlp(hidden: int = 32) -> torch.nn.Sequential:
-    t = torch.nn
-    return t.Sequential(t.Flatten(), t.Linear(784, hidden), t.ReLU(), t.Linear(hidden, 10))
-
-
 def make_pair(seed: int = 0):
-    fastnn.manual_seed(seed)
-    fm, tm = fastnn.models.mlp(hidden=32), torch_mlp(32)
-    tm.load_state_dict({k: torch.from_numpy(v) for k, v in fm.state_dict().items()})
-    return fm, tm
-
-
-def batches(n_steps: int, batch: int = 16, seed: int = 0):
-    rng = np.random.default_rng(seed)
-    return [(rng.standard_normal((batch, 1, 28, 28)).astype(np.float32), rng.integers(0, 10, batch))
-            for _ in range(n_steps)]
-
-
-def fastnn_step(model, opt, loss_fn, x, y) -> float:
-    opt.zero_grad()
-    loss = loss_fn(model.forward(x, True), y)
-    model.backward(loss_fn.backward(), input_grad=False)
-    opt.step()
-    return loss
+    return twins.make_pair("mlp", seed, hidden=32)
 
 
 def groups_of(model, base_lr: float, wd: float | None):
