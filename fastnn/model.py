@@ -75,7 +75,7 @@ class Sequential(Module):
         return x
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x, self.training).copy()
+        return self.backend.clone(self.forward(x, self.training))
 
     def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Backpropagate dL/dy through every layer, accumulating parameter gradients; returns dL/dx

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from fastnn.backend import CPU, Backend
+
 
 class Parameter:
     """A trainable array: ``data`` and ``grad`` are NumPy views (into a FlatParams once adopted)."""
@@ -41,6 +43,7 @@ class FlatParams:
 
     def __init__(self, params: Iterable[Parameter]) -> None:
         self.params = list(params)
+        self.backend = CPU
         total = sum(p.size for p in self.params)
         self.data = np.empty(total, dtype=np.float32)
         self.grad = np.zeros(total, dtype=np.float32)
@@ -57,6 +60,23 @@ class FlatParams:
     @property
     def size(self) -> int:
         return self.data.size
+
+    def zero_grad(self, ranges: list[tuple[int, int]] | None = None) -> None:
+        """Zero the whole grad buffer (one memset), or only the [start, end) ``ranges``."""
+        for s, e in [(0, self.size)] if ranges is None else ranges:
+            self.backend.fill(self.grad[s:e], 0)
+
+    def to(self, backend: Backend) -> None:
+        """Move both buffers to ``backend`` (one copy each) and re-point every parameter's views."""
+        if backend is self.backend:
+            return
+        data = backend.to_device(self.backend.to_host(self.data))
+        grad = backend.to_device(self.backend.to_host(self.grad))
+        self.data, self.grad, self.backend = data, grad, backend
+        for p in self.params:
+            n = p.size
+            p.data = data[p.offset:p.offset + n].reshape(p.shape)
+            p.grad = grad[p.offset:p.offset + n].reshape(p.shape)
 
     @staticmethod
     def of(params: Iterable[Parameter]) -> FlatParams:

@@ -26,7 +26,7 @@ class _Activation(Module):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, "(any shape)", lambda: True)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         y = self._buffer("y", x.shape)
         self._forward_kernel(y.reshape(-1), x.reshape(-1))
         self._x, self._y = x, y
@@ -245,26 +245,37 @@ class _SoftmaxBase(_Elementwise):
         self._check_input(x, "(any shape)", lambda: True)
         axis = self._axis(x.ndim)
         self._axis_used = axis
-        xm = np.ascontiguousarray(np.moveaxis(x.reshape(x.shape or (1,)), axis, -1))
+        self._last = axis == max(x.ndim, 1) - 1
+        if self._last:
+            xm = self.backend.contiguous(x).reshape(x.shape or (1,))
+        elif self.backend.is_cuda:
+            raise ValueError(f"{self.label}: on CUDA softmax runs along the last dimension only, got dim "
+                             f"{self.dim} for an input of shape {tuple(x.shape)}")
+        else:
+            xm = np.ascontiguousarray(np.moveaxis(x.reshape(x.shape or (1,)), axis, -1))
         rows = xm.reshape(-1, xm.shape[-1]) if xm.size else xm.reshape(0, 1)
         ym = self._buffer("ym", xm.shape)
         if xm.size:
             fwd = self.backend.k.log_softmax_forward if self._log else self.backend.k.softmax_forward
             fwd(ym.reshape(rows.shape), rows)
         self._ym = ym
+        if self._last:
+            return ym.reshape(x.shape)
         y = np.moveaxis(ym, -1, axis).reshape(x.shape)
         return y if y.flags.c_contiguous else np.ascontiguousarray(y)
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         ym, axis = self._ym, self._axis_used
-        shape = np.moveaxis(ym, -1, axis).shape
+        shape = ym.shape if self._last else np.moveaxis(ym, -1, axis).shape
         dy = self._check_grad(dy, shape if len(shape) else ())
-        dym = np.ascontiguousarray(np.moveaxis(dy.reshape(shape), axis, -1))
+        dym = dy.reshape(shape) if self._last else np.ascontiguousarray(np.moveaxis(dy.reshape(shape), axis, -1))
         dxm = self._buffer("dxm", ym.shape)
         if ym.size:
             bwd = self.backend.k.log_softmax_backward if self._log else self.backend.k.softmax_backward
             k = ym.shape[-1]
             bwd(dxm.reshape(-1, k), dym.reshape(-1, k), ym.reshape(-1, k))
+        if self._last:
+            return dxm.reshape(dy.shape)
         dx = np.moveaxis(dxm, -1, axis).reshape(dy.shape)
         return dx if dx.flags.c_contiguous else np.ascontiguousarray(dx)
 

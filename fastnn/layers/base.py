@@ -11,12 +11,14 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from fastnn.backend import CPU, Backend
-from fastnn.params import Parameter
+from fastnn.backend import CPU, Backend, assign, get_backend, to_numpy
+from fastnn.params import FlatParams, Parameter
 
 
 class Module:
     """Base class of every layer and of Sequential."""
+
+    _device_arrays: tuple[str, ...] = ()  # constant array attributes that move with ``to(device)``
 
     def __init__(self) -> None:
         self.training = True
@@ -33,7 +35,7 @@ class Module:
         raise TypeError(f"{type(self).__name__} must define backward(dy)")
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        return self.forward(x, self.training).copy()
+        return self.backend.clone(self.forward(x, self.training))
 
     def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of the output for an input of ``input_shape`` (validates it)."""
@@ -50,8 +52,9 @@ class Module:
 
     def _check_input(self, x: np.ndarray, expected: str, ok: Callable[[], bool]) -> None:
         """Raise a ValueError naming this layer, the expected and the actual input (``ok`` tests the shape)."""
-        if not isinstance(x, np.ndarray):
-            raise ValueError(f"{self.label}: expected a NumPy array {expected}, got {type(x).__name__}")
+        if not self.backend.is_array(x):
+            where = "a NumPy array" if not self.backend.is_cuda else "a device array (backend.to_device(x))"
+            raise ValueError(f"{self.label}: expected {where} {expected}, got {type(x).__name__}")
         if x.dtype != np.float32:
             raise ValueError(f"{self.label}: expected float32 input {expected}, got dtype {x.dtype} "
                              f"(convert with x.astype(np.float32))")
@@ -60,11 +63,11 @@ class Module:
 
     def _check_grad(self, dy: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
         """Validate the upstream gradient against the last forward's output shape; returns it C-contiguous."""
-        if not isinstance(dy, np.ndarray) or dy.dtype != np.float32 or dy.shape != tuple(shape):
+        if not self.backend.is_array(dy) or dy.dtype != np.float32 or dy.shape != tuple(shape):
             raise ValueError(f"{self.label}.backward: expected a float32 gradient of shape {tuple(shape)} (the last "
                              f"forward's output), got {getattr(dy, 'dtype', type(dy).__name__)} "
                              f"{getattr(dy, 'shape', '')}")
-        return np.ascontiguousarray(dy)
+        return self.backend.contiguous(dy)
 
     # --- parameters and state ----------------------------------------------------------------------
     def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
@@ -80,7 +83,7 @@ class Module:
             yield name, p.data
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        return {name: np.array(a, copy=True) for name, a in self.named_state()}
+        return {name: to_numpy(a) for name, a in self.named_state()}
 
     def load_state_dict(self, state: dict[str, np.ndarray], strict: bool = True) -> None:
         """Copy arrays into this model's parameters; keys and shapes must match (``strict``)."""
@@ -101,7 +104,47 @@ class Module:
                 raise ValueError(f"{self.label}.load_state_dict: {key!r} contains NaN or Inf")
             values[key] = value
         for key, value in values.items():
-            own[key][...] = value
+            assign(own[key], value)
+
+    # --- device ----------------------------------------------------------------------------------------
+    def children(self) -> Iterator[Module]:
+        """The modules this one holds directly (attributes, and lists/tuples of modules)."""
+        for value in vars(self).values():
+            if isinstance(value, Module):
+                yield value
+            elif isinstance(value, (list, tuple)):
+                yield from (v for v in value if isinstance(v, Module))
+
+    def modules(self) -> Iterator[Module]:
+        """This module and every module below it, each once."""
+        seen: set[int] = set()
+        stack: list[Module] = [self]
+        while stack:
+            m = stack.pop()
+            if id(m) not in seen:
+                seen.add(id(m))
+                yield m
+                stack.extend(m.children())
+
+    def to(self, device: str | Backend) -> Module:
+        """Move parameters, running statistics and constants to ``device`` ("cpu" or "cuda"), in place;
+        build the optimizer after this (its state lives where the parameters are). Returns self."""
+        backend = get_backend(device)
+        params = self.parameters()
+        if params:
+            FlatParams.of(params).to(backend)
+        for m in self.modules():
+            old, m.backend = m.backend, backend
+            m._buffers.clear()
+            for name in m._device_arrays:
+                a = getattr(m, name, None)
+                if a is not None:
+                    setattr(m, name, backend.to_device(old.to_host(a)))
+        return self
+
+    @property
+    def device(self) -> str:
+        return self.backend.name
 
     def train(self, mode: bool = True) -> Module:
         self.training = mode

@@ -26,6 +26,8 @@ class Conv2d(Module):
     construction-time only, not in ``config()``); fans of the (out, in, kh, kw) weight are PyTorch's.
     """
 
+    _device_arrays = ("_no_bias", "_no_bias_grad")
+
     FUSABLE_ACTS = FUSED_EPILOGUE_ACTS  # activation codes forward(x, training, act) applies in its epilogue
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
@@ -85,7 +87,7 @@ class Conv2d(Module):
     def forward(self, x: np.ndarray, training: bool, act: int = ACT_NONE, alpha: float = 0.0) -> np.ndarray:
         self._check_input(x, f"(N, {self.in_channels}, H, W)",
                           lambda: x.ndim == 4 and x.shape[1] == self.in_channels)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         n, o, oh, ow = self.output_shape(x.shape)
         kh, kw = self.kernel_size
         y = self._buffer("y", (n, o, oh, ow))
@@ -104,6 +106,8 @@ class Conv2d(Module):
     def _chunks(self, x_shape: tuple[int, ...]) -> int:
         """Batch chunks: at least one per thread, and small enough that a chunk's im2col block
         (C*KH*KW x samples x columns) stays in cache between its im2col and its GEMM."""
+        if not self.backend.cache_chunks:
+            return 1
         per_sample = conv2d_columns_per_sample(x_shape, self.weight.shape, *self.stride, *self.padding)
         block = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * per_sample * 4
         n = x_shape[0]

@@ -37,6 +37,8 @@ class _DropoutBase(Module):
         self.mode = mode
         self.rng = init.default_rng() if rng is None else rng
         self._mask: np.ndarray | None = None
+        self._seed: int | None = None  # CUDA masks: counter-based RNG key, drawn from rng on first use
+        self._draws = 0
 
     def config(self) -> dict:
         out = {"p": self.p}
@@ -57,27 +59,40 @@ class _DropoutBase(Module):
     def _mask_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         raise TypeError(f"{type(self).__name__} must define _mask_shape")  # abstract: subclasses say it
 
-    def _draw_mask(self, shape: tuple[int, ...]) -> np.ndarray:
+    def _draw_mask(self, shape: tuple[int, ...], p: float) -> np.ndarray:
+        """Keep-mask (1 = kept) with drop probability ``p``: from the layer's Generator on the CPU; on CUDA
+        from the counter-based RNG keyed by (a seed drawn once from the Generator, the draw count)."""
+        if self.backend.is_cuda:
+            mask = self._buffer("mask", shape, np.uint8)
+            if self._seed is None:
+                self._seed = int(self.rng.integers(1 << 62))
+            self.backend.k.dropout_mask(mask, float(p), self._seed, self._draws)
+            self._draws += 1
+            return mask
         u = self._buffer("uniform", shape, np.float64)
         self.rng.random(out=u)
         mask = self._buffer("mask", shape, np.uint8)
-        np.greater_equal(u, self.p, out=mask.view(np.bool_), casting="unsafe")
+        np.greater_equal(u, p, out=mask.view(np.bool_), casting="unsafe")
         return mask
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, self._expected, lambda: self._shape_ok(x))
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         self._training_forward = training
         self._shape = x.shape
         if not training:
             if self.mode == "inverted":
                 return x
             y = self._buffer("y", x.shape)
-            np.multiply(x, np.float32(1.0 - self.p), out=y)
+            if self.backend.is_cuda:  # x (1 - p) as a dropout with nothing dropped
+                self._mask = self._draw_mask(self._mask_shape(x.shape), 0.0)
+                self._apply(y, x, True, 1.0 - self.p)
+            else:
+                np.multiply(x, np.float32(1.0 - self.p), out=y)
             return y
         y = self._buffer("y", x.shape)
-        self._mask = self._draw_mask(self._mask_shape(x.shape))
-        self._apply(y, x, forward=True)
+        self._mask = self._draw_mask(self._mask_shape(x.shape), self.p)
+        self._apply(y, x, True, self.train_scale)
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
@@ -86,10 +101,13 @@ class _DropoutBase(Module):
             if self.mode == "inverted":
                 return dy
             dx = self._buffer("dx", dy.shape)
-            np.multiply(dy, np.float32(1.0 - self.p), out=dx)
+            if self.backend.is_cuda:
+                self._apply(dx, dy, False, 1.0 - self.p)
+            else:
+                np.multiply(dy, np.float32(1.0 - self.p), out=dx)
             return dx
         dx = self._buffer("dx", dy.shape)
-        self._apply(dx, dy, forward=False)
+        self._apply(dx, dy, False, self.train_scale)
         return dx
 
     def extra_repr(self) -> str:
@@ -107,12 +125,12 @@ class Dropout(_DropoutBase):
     def _mask_shape(self, shape):
         return (int(np.prod(shape)),)
 
-    def _apply(self, out, inp, forward: bool):
+    def _apply(self, out, inp, forward: bool, scale: float):
         k = self.backend.k
         if forward:
-            k.dropout_forward(out.reshape(-1), self._mask, inp.reshape(-1), np.float32(self.train_scale))
+            k.dropout_forward(out.reshape(-1), self._mask, inp.reshape(-1), np.float32(scale))
         else:
-            k.dropout_backward(out.reshape(-1), inp.reshape(-1), self._mask, np.float32(self.train_scale))
+            k.dropout_backward(out.reshape(-1), inp.reshape(-1), self._mask, np.float32(scale))
 
 
 class Dropout2d(_DropoutBase):
@@ -126,10 +144,10 @@ class Dropout2d(_DropoutBase):
     def _mask_shape(self, shape):
         return (shape[0] * shape[1],)
 
-    def _apply(self, out, inp, forward: bool):
+    def _apply(self, out, inp, forward: bool, scale: float):
         k = self.backend.k
         rows = self._mask.shape[0]
         if forward:
-            k.dropout2d_forward(out.reshape(rows, -1), self._mask, inp.reshape(rows, -1), np.float32(self.train_scale))
+            k.dropout2d_forward(out.reshape(rows, -1), self._mask, inp.reshape(rows, -1), np.float32(scale))
         else:
-            k.dropout2d_backward(out.reshape(rows, -1), inp.reshape(rows, -1), self._mask, np.float32(self.train_scale))
+            k.dropout2d_backward(out.reshape(rows, -1), inp.reshape(rows, -1), self._mask, np.float32(scale))

@@ -23,6 +23,8 @@ class Linear(Module):
     ``config()``: a saved model stores the weights themselves.
     """
 
+    _device_arrays = ("_no_bias", "_no_bias_grad")
+
     FUSABLE_ACTS = FUSED_EPILOGUE_ACTS  # activation codes forward(x, training, act) applies in its epilogue
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
@@ -54,7 +56,7 @@ class Linear(Module):
     def forward(self, x: np.ndarray, training: bool, act: int = ACT_NONE, alpha: float = 0.0) -> np.ndarray:
         self._check_input(x, f"(N, {self.in_features})",
                           lambda: x.ndim == 2 and x.shape[1] == self.in_features)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         n = x.shape[0]
         y = self._buffer("y", (n, self.out_features))
         b = self.bias.data if self.bias is not None else self._no_bias

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from fastnn.backend import assign
 from fastnn.layers.base import Module
 from fastnn.params import Parameter
 from kernels.codes import ACT_NONE, ACT_RELU
@@ -54,6 +55,8 @@ def _momentum(value, layer: str) -> float | None:
 class _RunningStats(Module):
     """Shared parts of BatchNorm and InstanceNorm: the affine parameters and the running-statistics buffers."""
 
+    _device_arrays = ("running_mean", "running_var", "_ones", "_zeros", "_scratch")
+
     def __init__(self, num_features: int, eps: float, momentum: float | None, affine: bool,
                  track_running_stats: bool, bias: bool = True) -> None:
         super().__init__()
@@ -80,8 +83,8 @@ class _RunningStats(Module):
 
     def reset_running_stats(self) -> None:
         if self.track_running_stats:
-            self.running_mean[...] = 0
-            self.running_var[...] = 1
+            assign(self.running_mean, 0)
+            assign(self.running_var, 1)
             self.num_batches_tracked[...] = 0
 
     def _gamma_beta(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -141,7 +144,7 @@ class _BatchNorm(_RunningStats):
         if act != ACT_NONE and act not in self.FUSABLE_ACTS:
             raise ValueError(f"{self.label}: only ReLU can be fused into batch normalization, got activation code "
                              f"{act}")
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         n, c = x.shape[0], self.num_features
         x3 = x.reshape(n, c, -1)
         y = self._buffer("y", x.shape)
@@ -227,7 +230,7 @@ class InstanceNorm2d(_RunningStats):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, self._expected(), lambda: x.ndim in (3, 4) and x.shape[-3] == self.num_features)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         c = self.num_features
         n = x.shape[0] if x.ndim == 4 else 1
         x3 = x.reshape(n, c, -1)
@@ -275,6 +278,8 @@ class InstanceNorm2d(_RunningStats):
 class LayerNorm(Module):
     """Normalizes over the trailing ``normalized_shape`` dimensions, PyTorch's ``nn.LayerNorm``
     (weight / bias of that shape when ``elementwise_affine``; ``bias=False`` drops the bias)."""
+
+    _device_arrays = ("_ones", "_zeros", "_scratch")
 
     def __init__(self, normalized_shape: int | list[int] | tuple[int, ...], eps: float = 1e-5,
                  elementwise_affine: bool = True, bias: bool = True) -> None:
@@ -329,7 +334,7 @@ class LayerNorm(Module):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, self._expected(), lambda: self._ok(x.shape))
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         d = self._ones.size
         x2 = x.reshape(-1, d)
         m = x2.shape[0]
@@ -377,7 +382,7 @@ class LocalResponseNorm(Module):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, "(N, C, *) with 3 or more dimensions", lambda: x.ndim >= 3)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         x3 = x.reshape(x.shape[0], x.shape[1], -1)
         y = self._buffer("y", x.shape)
         scale = self._buffer("scale", x3.shape)

@@ -41,7 +41,7 @@ class _Pool2d(Module):
 
     def _prepare(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self._check_input(x, "(N, C, H, W)", lambda: x.ndim == 4)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         self._x = x
         self._y = self._buffer("y", self.output_shape(x.shape))
         return x, self._y
@@ -128,7 +128,7 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, "(N, C, H, W)", lambda: x.ndim == 4 and x.shape[2] > 0 and x.shape[3] > 0)
-        x = np.ascontiguousarray(x)
+        x = self.backend.contiguous(x)
         h, w = x.shape[2:]
         oh, ow = self._out_hw(h, w)
         y = self._buffer("y", self.output_shape(x.shape))
@@ -136,6 +136,9 @@ class AdaptiveAvgPool2d(Module):
         if h % oh == 0 and w % ow == 0:
             kh, kw = h // oh, w // ow
             self.backend.k.avgpool2d_forward(y, x, kh, kw, kh, kw, 0, 0, True)
+        elif self.backend.is_cuda:
+            raise ValueError(f"{self.label}: on CUDA the input {h}x{w} must divide into the output {oh}x{ow} "
+                             f"(uneven adaptive bins run on the CPU only)")
         else:
             for a, (h0, h1) in enumerate(self._bins(h, oh)):
                 for b, (w0, w1) in enumerate(self._bins(w, ow)):

@@ -20,7 +20,7 @@ class Flatten(Module):
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
         self._check_input(x, "(N, ...)", lambda: x.ndim >= 1)
         self._shape = x.shape
-        return np.ascontiguousarray(x).reshape(self.output_shape(x.shape))
+        return self.backend.contiguous(x).reshape(self.output_shape(x.shape))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         return self._check_grad(dy, self.output_shape(self._shape)).reshape(self._shape)

@@ -78,15 +78,15 @@ class Residual(Module):
         return main
 
     def forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        if not isinstance(x, np.ndarray):
-            raise ValueError(f"{self.label}: expected a NumPy array, got {type(x).__name__}")
+        if not self.backend.is_array(x):
+            raise ValueError(f"{self.label}: expected an array on {self.backend.name}, got {type(x).__name__}")
         a = self.block.forward(x, training)
         b = x if self.shortcut is None else self.shortcut.forward(x, training)
         if a.shape != b.shape:
             self.output_shape(x.shape)  # raises the descriptive error
             raise ValueError(f"{self.label}: block output shape {a.shape} != shortcut output shape {b.shape}")
         y = self._buffer("sum", a.shape)
-        np.add(a, b, out=y)
+        self.backend.add(y, a, b)
         self._x_shape = x.shape
         self._sum_shape = y.shape
         if self.activation is not None:
@@ -108,7 +108,7 @@ class Residual(Module):
         if not need_dx:
             return None
         dx = self._buffer("dx", tuple(self._x_shape))
-        np.add(da, db, out=dx)
+        self.backend.add(dx, da, db)
         return dx
 
     # --- parameters and state ----------------------------------------------------------------------

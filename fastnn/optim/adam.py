@@ -6,8 +6,7 @@ are computed here in float64 and passed to the kernel as scalars.
 
 from __future__ import annotations
 
-from fastnn.backend import CPU
-from fastnn.optim.base import _EMPTY, Optimizer, _betas, _nonnegative
+from fastnn.optim.base import Optimizer, _betas, _nonnegative
 
 
 class Adam(Optimizer):
@@ -23,7 +22,7 @@ class Adam(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, amsgrad: bool = False, *, maximize: bool = False,
-                 decoupled_weight_decay: bool = False, l1: float = 0.0, backend=CPU) -> None:
+                 decoupled_weight_decay: bool = False, l1: float = 0.0, backend=None) -> None:
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "amsgrad": amsgrad, "maximize": maximize,
                                   "decoupled_weight_decay": decoupled_weight_decay, "l1": l1}, backend)
@@ -39,7 +38,7 @@ class Adam(Optimizer):
         g = self.param_groups[0]
         b1, b2 = (float(b) for b in g["betas"])
         t = self.step_count
-        vmax = self._buffer("max_exp_avg_sq")[0] if g["amsgrad"] else _EMPTY
+        vmax = self._buffer("max_exp_avg_sq")[0] if g["amsgrad"] else self._empty
         m, v = self._buffer("exp_avg")[0], self._buffer("exp_avg_sq")[0]
         self._kernel("adam_update")(self.flat.data, m, v, vmax, self.flat.grad, *self._table(), b1, b2,
                                     float(g["eps"]), 1.0 - b1 ** t, 1.0 - b2 ** t, bool(g["amsgrad"]),
@@ -51,7 +50,7 @@ class AdamW(Adam):
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 1e-2, amsgrad: bool = False, *, maximize: bool = False, l1: float = 0.0,
-                 backend=CPU) -> None:
+                 backend=None) -> None:
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          decoupled_weight_decay=True, l1=l1, backend=backend)
 
@@ -63,7 +62,7 @@ class Adamax(Optimizer):
     state_names = ("exp_avg", "exp_inf")
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
-                 weight_decay: float = 0.0, *, maximize: bool = False, l1: float = 0.0, backend=CPU) -> None:
+                 weight_decay: float = 0.0, *, maximize: bool = False, l1: float = 0.0, backend=None) -> None:
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "maximize": maximize, "l1": l1}, backend)
         self._buffer("exp_avg")
@@ -96,7 +95,7 @@ class NAdam(Optimizer):
 
     def __init__(self, params, lr: float = 2e-3, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0, momentum_decay: float = 4e-3, decoupled_weight_decay: bool = False, *,
-                 maximize: bool = False, l1: float = 0.0, backend=CPU) -> None:
+                 maximize: bool = False, l1: float = 0.0, backend=None) -> None:
         super().__init__(params, {"lr": lr, "betas": tuple(betas), "eps": eps, "weight_decay": weight_decay,
                                   "momentum_decay": momentum_decay, "decoupled_weight_decay": decoupled_weight_decay,
                                   "maximize": maximize, "l1": l1}, backend)

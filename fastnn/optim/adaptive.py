@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.backend import CPU
-from fastnn.optim.base import _EMPTY, Optimizer, _nonnegative
+from fastnn.backend import to_numpy
+from fastnn.optim.base import Optimizer, _nonnegative
 
 
 class Adagrad(Optimizer):
@@ -23,7 +23,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, lr_decay: float = 0.0, weight_decay: float = 0.0,
                  initial_accumulator_value: float = 0.0, eps: float = 1e-10, *, maximize: bool = False,
-                 l1: float = 0.0, backend=CPU) -> None:
+                 l1: float = 0.0, backend=None) -> None:
         super().__init__(params, {"lr": lr, "lr_decay": lr_decay, "weight_decay": weight_decay,
                                   "initial_accumulator_value": initial_accumulator_value, "eps": eps,
                                   "maximize": maximize, "l1": l1}, backend)
@@ -73,7 +73,7 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr: float = 1e-2, alpha: float = 0.99, eps: float = 1e-8, weight_decay: float = 0.0,
                  momentum: float = 0.0, centered: bool = False, *, maximize: bool = False, nesterov: bool = False,
-                 eps_inside_sqrt: bool = False, l1: float = 0.0, backend=CPU) -> None:
+                 eps_inside_sqrt: bool = False, l1: float = 0.0, backend=None) -> None:
         super().__init__(params, {"lr": lr, "alpha": alpha, "eps": eps, "weight_decay": weight_decay,
                                   "momentum": momentum, "centered": centered, "maximize": maximize,
                                   "nesterov": nesterov, "eps_inside_sqrt": eps_inside_sqrt, "l1": l1}, backend)
@@ -88,21 +88,22 @@ class RMSprop(Optimizer):
 
     def _update(self) -> None:
         g = self.param_groups[0]
-        grad_avg = self._buffer("grad_avg")[0] if g["centered"] else _EMPTY
+        grad_avg = self._buffer("grad_avg")[0] if g["centered"] else self._empty
         if g["nesterov"]:
             fn, buf = self._kernel("rmsprop_nesterov_update"), self._buffer("velocity")[0]
         else:
             fn = self._kernel("rmsprop_update")
-            buf = self._buffer("momentum_buffer")[0] if g["momentum"] > 0 else _EMPTY
+            buf = self._buffer("momentum_buffer")[0] if g["momentum"] > 0 else self._empty
         fn(self.flat.data, self._buffer("square_avg")[0], grad_avg, buf, self.flat.grad, *self._table(),
            float(g["alpha"]), float(g["eps"]), float(g["momentum"]), bool(g["centered"]),
            bool(g["eps_inside_sqrt"]), bool(g["maximize"]))
 
     def textbook_theta(self) -> np.ndarray:
         """theta (a copy): with ``nesterov=True`` the model holds phi = theta + momentum v."""
-        theta = self.flat.data.copy()
+        theta = to_numpy(self.flat.data)
         g = self.param_groups[0]
         if g["nesterov"] and self.state["velocity"].size:
+            velocity = to_numpy(self.state["velocity"])
             for s, e in zip(self._seg_start, self._seg_end):
-                theta[s:e] -= np.float32(g["momentum"]) * self.state["velocity"][s:e]
+                theta[s:e] -= np.float32(g["momentum"]) * velocity[s:e]
         return theta

@@ -26,10 +26,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from fastnn.backend import CPU, Backend
+from fastnn.backend import Backend, assign, to_numpy
 from fastnn.params import FlatParams, Parameter
-
-_EMPTY = np.empty(0, dtype=np.float32)  # placeholder for a state buffer a mode does not use
 
 # Covered parameters from which a step uses the prange kernel (``Optimizer.parallel_min``). Measured on
 # the 2-core dev machine with the second core idle (serial / prange time of one step): Adam 0.75 at 262k,
@@ -49,8 +47,8 @@ class Optimizer:
     state_names: tuple[str, ...] = ()  # flat state buffers (empty until a step needs them; see _buffer)
     parallel_min: int = PARALLEL_MIN  # covered parameters from which the prange kernel runs
 
-    def __init__(self, params: Iterable[Parameter] | Iterable[dict], defaults: dict, backend: Backend = CPU) -> None:
-        self.backend = backend
+    def __init__(self, params: Iterable[Parameter] | Iterable[dict], defaults: dict,
+                 backend: Backend | None = None) -> None:
         params = list(params)
         name = type(self).__name__
         if not params:
@@ -68,11 +66,15 @@ class Optimizer:
         if len({id(p) for p in everything}) != len(everything):
             raise ValueError(f"{name}: a parameter appears in more than one group")
         self.flat = FlatParams.of(everything)
+        # state lives where the parameters are (move the model first: model.to("cuda"), then build this)
+        self.backend = self.flat.backend if backend is None else backend
+        self._on_device = getattr(self.backend, "is_cuda", False)
+        self._empty = self.backend.zeros((0,), np.float32)  # a state buffer a mode does not use
         self._ranges = [self.flat.ranges(g["params"]) for g in self.param_groups]
         self._watched = (*self.segment_keys, "frozen", *self.shared_keys)
         self._key: tuple | None = None
         self.step_count = 0
-        self.state: dict[str, np.ndarray] = {n: _EMPTY for n in self.state_names}
+        self.state: dict[str, np.ndarray] = {n: self._empty for n in self.state_names}
         self._sync()  # validates every group
 
     # ------------------------------------------------------------------ segment table
@@ -112,6 +114,8 @@ class Optimizer:
         self._cols = {k: np.array([float(g[k]) for g, rs in active for _ in rs], dtype=np.float64)
                       for k in self.segment_keys}
         self._active_size = int((self._seg_end - self._seg_start).sum())
+        self._dev_start, self._dev_end = self._dev(self._seg_start), self._dev(self._seg_end)
+        self._dev_cols = {k: self._dev(v) for k, v in self._cols.items()}
         all_ranges = [r for rs in self._ranges for r in rs]
         self._covers_all = sum(e - s for s, e in all_ranges) == self.flat.size
         self._key = key
@@ -125,19 +129,19 @@ class Optimizer:
 
     def _table(self, lr: np.ndarray | None = None) -> tuple:
         """(seg_start, seg_end, seg_lr, seg_wd, seg_l1): the kernels' segment-table arguments."""
-        c = self._cols
-        return (self._seg_start, self._seg_end, c["lr"] if lr is None else lr, c["weight_decay"], c["l1"])
+        c = self._dev_cols
+        lr = c["lr"] if lr is None else self._dev(lr)
+        return (self._dev_start, self._dev_end, lr, c["weight_decay"], c["l1"])
+
+    def _dev(self, a: np.ndarray):
+        """``a`` on the parameters' device (an explicit copy of a small host table on CUDA)."""
+        return self.backend.to_device(a) if self._on_device else a
 
     # ------------------------------------------------------------------ public API
 
     def zero_grad(self) -> None:
         """Set the gradients of this optimizer's parameters to zero (one memset when it owns them all)."""
-        if self._covers_all:
-            self.flat.grad.fill(0)
-        else:
-            for rs in self._ranges:
-                for s, e in rs:
-                    self.flat.grad[s:e] = 0
+        self.flat.zero_grad(None if self._covers_all else [r for rs in self._ranges for r in rs])
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:
         """One update of every non-frozen group; ``closure`` (optional) recomputes loss and grads first."""
@@ -184,7 +188,7 @@ class Optimizer:
         """Step count, group hyper-parameters, the allocated state buffers and scalar state (all copies)."""
         groups = [{k: v for k, v in g.items() if k != "params"} for g in self.param_groups]
         return {"step": self.step_count, "size": self.flat.size, "param_groups": groups,
-                "state": {k: a.copy() for k, a in self.state.items() if a.size},
+                "state": {k: to_numpy(a) for k, a in self.state.items() if a.size},
                 "scalars": dict(self._state_scalars())}
 
     def load_state_dict(self, state: dict) -> None:
@@ -210,9 +214,9 @@ class Optimizer:
         for key in self.state:
             if key in arrays:
                 buf, _ = self._buffer(key)
-                buf[...] = arrays[key]
+                assign(buf, arrays[key])
             else:  # not allocated when saved: allocated afresh (first-step semantics) when next needed
-                self.state[key] = _EMPTY
+                self.state[key] = self._empty
         for group, saved in zip(self.param_groups, state["param_groups"]):
             group.update({k: v for k, v in saved.items() if k != "params"})
         self.step_count = int(state["step"])

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fastnn.backend import CPU
+from fastnn.backend import to_numpy
 from fastnn.optim.base import PARALLEL_MIN_LIGHT, Optimizer, _nonnegative
 
 CONVENTIONS = ("pytorch", "textbook")
@@ -45,7 +45,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr: float = 1e-3, momentum: float = 0.0, dampening: float = 0.0,
                  weight_decay: float = 0.0, nesterov: bool = False, *, maximize: bool = False, l1: float = 0.0,
-                 convention: str = "pytorch", backend=CPU) -> None:
+                 convention: str = "pytorch", backend=None) -> None:
         if convention not in CONVENTIONS:
             raise ValueError(f"SGD: convention must be one of {CONVENTIONS}, got {convention!r}")
         self.convention = convention
@@ -89,9 +89,10 @@ class SGD(Optimizer):
     def textbook_theta(self) -> np.ndarray:
         """The textbook parameters theta (a copy of the flat buffer). For textbook Nesterov the model holds
         the interim point phi = theta + mu v, so theta = phi - mu v; otherwise theta is the buffer itself."""
-        theta = self.flat.data.copy()
+        theta = to_numpy(self.flat.data)
         g = self.param_groups[0]
         if self.convention == "textbook" and g["nesterov"] and self.state["velocity"].size:
+            velocity = to_numpy(self.state["velocity"])
             for s, e in zip(self._seg_start, self._seg_end):
-                theta[s:e] -= np.float32(g["momentum"]) * self.state["velocity"][s:e]
+                theta[s:e] -= np.float32(g["momentum"]) * velocity[s:e]
         return theta
