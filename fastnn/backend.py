@@ -126,6 +126,10 @@ class CpuBackend(Backend):
     def sum(self, x: np.ndarray) -> float:
         return float(x.sum(dtype=np.float64))
 
+    def count_correct(self, logits: np.ndarray, labels: np.ndarray) -> int:
+        """Rows of ``logits`` (N, K) whose argmax equals the host ``labels`` (N,)."""
+        return int((logits.argmax(axis=1) == labels).sum())
+
     def num_threads(self) -> int:
         """Threads the kernels split work over (numba's thread count; BLAS runs one thread per chunk)."""
         return self.k.num_threads()
@@ -149,6 +153,7 @@ class CudaBackend(Backend):
         self._cuda = cuda
         super().__init__(name)
         self._pinned: dict[tuple, np.ndarray] = {}
+        self._buffers: dict[str, object] = {}
         self._sum = cuda.reduce(lambda a, b: a + b)
 
     def empty(self, shape: tuple[int, ...], dtype=np.float32):
@@ -202,6 +207,21 @@ class CudaBackend(Backend):
 
     def sum(self, x) -> float:
         return float(self._sum(x.reshape(-1))) if x.size else 0.0
+
+    def count_correct(self, logits, labels: np.ndarray) -> int:
+        """Rows of the device ``logits`` (N, K) whose argmax equals the host ``labels`` (N,): the labels go
+        to the device, the count is reduced there and only that scalar comes back."""
+        labels = np.ascontiguousarray(labels, dtype=np.int64)
+        dev = self.to_device(labels, out=self._scratch("labels", labels.shape, np.int64))
+        out = self._scratch("correct", (1,), np.int64)
+        self.k.accuracy_count(out, logits, dev)
+        return int(out.copy_to_host()[0])
+
+    def _scratch(self, key: str, shape: tuple[int, ...], dtype):
+        buf = self._buffers.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[key] = self.empty(shape, dtype)
+        return buf
 
     def num_threads(self) -> int:
         """One: a launch covers the whole batch (layers then pass nchunks=1)."""

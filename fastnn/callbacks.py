@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from fastnn.backend import assign, to_numpy
+
 if TYPE_CHECKING:
     from fastnn.data.loader import BatchIterator
     from fastnn.model import Sequential
@@ -109,7 +111,7 @@ class EarlyStopping(Callback):
         if self.tracker.improved(value):
             self.tracker.best, self.best_epoch, self.wait = value, state.epoch, 0
             if self.restore_best_weights:
-                self._best_weights = state.model.flat.data.copy()
+                self._best_weights = to_numpy(state.model.flat.data)
             return
         self.wait += 1
         if self.wait > self.patience:
@@ -118,7 +120,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, state: TrainState) -> None:
         if self.restore_best_weights and self._best_weights is not None:
-            state.model.flat.data[...] = self._best_weights
+            assign(state.model.flat.data, self._best_weights)
 
 
 class ModelCheckpoint(Callback):
@@ -200,7 +202,7 @@ def save_training_state(path: Path, state: TrainState) -> None:
     from fastnn.io import atomic_write_bytes
 
     opt = state.optimizer.state_dict()
-    tensors = {"params": state.model.flat.data.copy()}
+    tensors = {"params": to_numpy(state.model.flat.data)}
     tensors.update({f"optim.{k}": v for k, v in opt["state"].items()})
     meta = {"epoch": state.epoch, "global_step": state.global_step, "history": state.history.history,
             "optimizer": {k: v for k, v in opt.items() if k != "state"},
@@ -230,7 +232,7 @@ def restore_training_state(path: Path, state: TrainState) -> None:
     opt = dict(meta["optimizer"])
     opt["state"] = {k[len("optim."):]: v for k, v in tensors.items() if k.startswith("optim.")}
     state.optimizer.load_state_dict(opt)
-    state.model.flat.data[...] = tensors["params"]
+    assign(state.model.flat.data, tensors["params"])
     if state.scheduler is not None and meta["scheduler"] is not None:
         state.scheduler.load_state_dict(meta["scheduler"])
     state.batches.set_state(meta["batches_rng"])

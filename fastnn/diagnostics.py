@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fastnn.backend import assign, to_numpy
 from fastnn.callbacks import Callback, TrainState
 from fastnn.layers.activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from fastnn.losses import CrossEntropyLoss
@@ -51,10 +52,10 @@ def report(model: Sequential, x: np.ndarray, y: np.ndarray, loss_fn=None, lr: fl
     """Gradient and activation statistics of ``model`` on the batch (x, y); see the module docstring."""
     loss_fn = loss_fn or CrossEntropyLoss()
     rep = Report()
-    saved_grads = model.flat.grad.copy()
+    saved_grads = to_numpy(model.flat.grad)
     was_training = model.training
     try:
-        model.flat.grad.fill(0)
+        model.flat.zero_grad()
         loss = loss_fn(model.forward(x, True), y)
         model.backward(loss_fn.backward(), input_grad=False)
         for name, w, g in _grad_norms(model):
@@ -83,7 +84,7 @@ def report(model: Sequential, x: np.ndarray, y: np.ndarray, loss_fn=None, lr: fl
                     rep.warnings.append(f"saturated units: {sat:.0%} of layer {i}'s {kind} outputs are within 1% "
                                         f"of their limits (gradients vanish there)")
     finally:
-        model.flat.grad[...] = saved_grads
+        assign(model.flat.grad, saved_grads)
         model.train(was_training)
     return rep
 
@@ -97,7 +98,7 @@ class GradientStats(Callback):
         self.update_ratio: dict[str, list[float]] = {}
 
     def on_epoch_begin(self, state: TrainState) -> None:
-        self._start = state.model.flat.data.copy()
+        self._start = to_numpy(state.model.flat.data)
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         for name, p in state.model.named_parameters():

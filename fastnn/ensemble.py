@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from fastnn.backend import assign, to_numpy
 from fastnn.callbacks import Callback, TrainState
 from fastnn.model import Sequential
 
@@ -52,7 +53,7 @@ class SnapshotEnsemble(Callback):
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if state.epoch in self.cycle_ends:
-            self.snapshots.append(state.model.flat.data.copy())
+            self.snapshots.append(to_numpy(state.model.flat.data))
 
     def models(self) -> list[Sequential]:
         """One model per snapshot: the trained architecture rebuilt with the snapshot's weights."""
@@ -65,6 +66,6 @@ class SnapshotEnsemble(Callback):
         for weights in self.snapshots:
             m = build(self._model.config())
             m.load_state_dict(state)
-            m.flat.data[...] = weights
+            assign(m.flat.data, weights)
             out.append(m)
         return out

@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 
-from fastnn.backend import CPU, Backend
+from fastnn.backend import CPU, Backend, get_backend
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -45,6 +45,23 @@ class _Loss:
     def name(self) -> str:
         return type(self).__name__
 
+    cuda_ok = True  # runs on Backend("cuda") (with this configuration)
+
+    def to(self, device: str | Backend) -> _Loss:
+        """Run on ``device`` (the model's): inputs must then live there; class targets stay host arrays
+        (validated, then copied once per batch). Returns self."""
+        backend = get_backend(device)
+        if backend.is_cuda and not self.cuda_ok:
+            raise ValueError(f"{self.name}: this loss (with these options) runs on the CPU only")
+        self.backend, self._bufs = backend, {}
+        return self
+
+    def _dev(self, a: np.ndarray, key: str):
+        """Host array ``a`` on this loss's device (a reused device buffer ``key`` on CUDA)."""
+        if not self.backend.is_cuda:
+            return a
+        return self.backend.to_device(a, out=self._buffer(key, a.shape, a.dtype))
+
     def _buffer(self, key: str, shape: tuple[int, ...], dtype=np.float32) -> np.ndarray:
         buf = self._bufs.get(key)
         if buf is None or buf.shape != shape or buf.dtype != dtype:
@@ -56,15 +73,16 @@ class _Loss:
 
     # --- validation ------------------------------------------------------------------------------
     def _float_input(self, x, what: str, expected: str, ok=None) -> np.ndarray:
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or (ok is not None and not ok(x)):
-            raise ValueError(f"{self.name}: expected float32 {what} of shape {expected}, got {_describe(x)}")
-        return np.ascontiguousarray(x)
+        if not self.backend.is_array(x) or x.dtype != np.float32 or (ok is not None and not ok(x)):
+            raise ValueError(f"{self.name}: expected float32 {what} of shape {expected} on {self.backend.name}, got "
+                             f"{_describe(x)}")
+        return self.backend.contiguous(x)
 
     def _same_shape_target(self, input: np.ndarray, target) -> np.ndarray:
-        if not isinstance(target, np.ndarray) or target.dtype != np.float32 or target.shape != input.shape:
-            raise ValueError(f"{self.name}: expected a float32 target of the input's shape {input.shape}, got "
-                             f"{_describe(target)}")
-        return np.ascontiguousarray(target)
+        if not self.backend.is_array(target) or target.dtype != np.float32 or target.shape != input.shape:
+            raise ValueError(f"{self.name}: expected a float32 target of the input's shape {input.shape} on "
+                             f"{self.backend.name}, got {_describe(target)}")
+        return self.backend.contiguous(target)
 
     def _class_weight(self, weight, k: int | None = None) -> np.ndarray | None:
         if weight is None:
@@ -97,8 +115,8 @@ class _Loss:
         self._denom = denom
         self._shape = losses.shape
         if self.reduction == "none":
-            return losses.copy()
-        total = float(losses.sum(dtype=np.float64))
+            return self.backend.clone(losses)
+        total = self.backend.sum(losses)
         if self.reduction == "sum":
             return total
         return total / denom if denom else math.nan  # e.g. every target ignored: NaN, as PyTorch
@@ -116,7 +134,7 @@ class _Loss:
             if g.shape != self._shape:
                 raise ValueError(f"{self.name}.backward: expected an upstream gradient of shape {self._shape} "
                                  f"(the per-element losses) or a scalar, got shape {g.shape}")
-            return np.ascontiguousarray(g).reshape(-1)
+            return self._dev(np.ascontiguousarray(g).reshape(-1), "dloss_in")
         if np.ndim(grad) > 0:
             raise ValueError(f"{self.name}.backward: reduction {self.reduction!r} gives a scalar loss; expected a "
                              f"scalar upstream gradient, got shape {np.shape(grad)}")
@@ -125,7 +143,7 @@ class _Loss:
         else:
             g = float(grad)
         out = self._buffer("dloss", (size,) if per_element else (1,))
-        out[...] = g
+        self.backend.fill(out, g)
         return out
 
 
@@ -155,23 +173,25 @@ class CrossEntropyLoss(_Loss):
         if self.weight is not None and self.weight.shape[0] != k:
             raise ValueError(f"CrossEntropyLoss: weight has {self.weight.shape[0]} entries, expected one per class "
                              f"(K = {k})")
-        self._target = self._class_targets(target, n, k, self.ignore_index)
+        target = self._class_targets(target, n, k, self.ignore_index)
+        self._target = self._dev(target, "target")
         losses = self._buffer("losses", (n,))
         self._probs = self._buffer("probs", (n, k))
-        ignored = (self._target == self.ignore_index) if n else np.zeros(0, bool)
+        ignored = (target == self.ignore_index) if n else np.zeros(0, bool)
         self._plain = self.weight is None and self.label_smoothing == 0 and not ignored.any()
         if self._plain:
             self.backend.k.softmax_cross_entropy_forward(losses, self._probs, logits, self._target)
             return self._reduce(losses, n)
-        w = self.weight if self.weight is not None else self._ones(k)
+        w = self._dev(self.weight, "weight") if self.weight is not None else self._ones(k)
         self.backend.k.cross_entropy_forward(losses, self._probs, logits, self._target, w, self.ignore_index,
                                              self.label_smoothing)
-        kept = self._target[~ignored]
-        return self._reduce(losses, float(w[kept].sum(dtype=np.float64)) if self.weight is not None else len(kept))
+        kept = target[~ignored]
+        return self._reduce(losses, float(self.weight[kept].sum(dtype=np.float64)) if self.weight is not None
+                            else len(kept))
 
     def _ones(self, k: int) -> np.ndarray:
         ones = self._buffer("ones", (k,))
-        ones[...] = 1
+        self.backend.fill(ones, 1)
         return ones
 
     def backward(self, grad: float | np.ndarray = 1.0) -> np.ndarray:
@@ -184,7 +204,7 @@ class CrossEntropyLoss(_Loss):
             scale = (grad / n if n else math.nan) if self.reduction == "mean" else grad
             self.backend.k.softmax_cross_entropy_backward(dlogits, self._probs, self._target, float(scale))
             return dlogits
-        w = self.weight if self.weight is not None else self._ones(k)
+        w = self._dev(self.weight, "weight") if self.weight is not None else self._ones(k)
         dloss = self._dloss(grad, n, per_element=True)
         self.backend.k.cross_entropy_backward(dlogits, self._probs, self._target, w, dloss, self.ignore_index,
                                               self.label_smoothing)
@@ -205,16 +225,17 @@ class NLLLoss(_Loss):
         input = self._float_input(input, "log-probabilities", "(N, C)", lambda a: a.ndim == 2)
         n, c = input.shape
         w = self._class_weight(self.weight, c) if self.weight is not None else None
-        self._target = self._class_targets(target, n, c, self.ignore_index)
-        if w is None:
-            w = self._buffer("ones", (c,))
-            w[...] = 1
-        self._w = w
+        target = self._class_targets(target, n, c, self.ignore_index)
+        self._target = self._dev(target, "target")
+        self._w = w = self._dev(w, "weight") if w is not None else self._buffer("ones", (c,))
+        if self.weight is None:
+            self.backend.fill(w, 1)
         losses = self._buffer("losses", (n,))
         self.backend.k.nll_forward(losses, input, self._target, w, self.ignore_index)
-        kept = self._target[self._target != self.ignore_index]
+        kept = target[target != self.ignore_index]
         self._in_shape = input.shape
-        return self._reduce(losses, float(w[kept].sum(dtype=np.float64)))
+        return self._reduce(losses, float(self.weight[kept].sum(dtype=np.float64)) if self.weight is not None
+                            else float(len(kept)))
 
     def backward(self, grad: float | np.ndarray = 1.0) -> np.ndarray:
         self._started()
@@ -298,6 +319,10 @@ class BCELoss(_ElementwiseLoss):
     to >= -100 as PyTorch (finite at x = 0 or 1); gradient (x - t) / max(x (1 - x), 1e-12). ``weight``
     (broadcastable to the input) rescales each element's loss."""
 
+    @property
+    def cuda_ok(self) -> bool:  # the weight multiplies on the host
+        return self.weight is None
+
     def __init__(self, weight: np.ndarray | None = None, reduction: str = "mean", backend: Backend = CPU) -> None:
         super().__init__(reduction, backend)
         self.weight = None if weight is None else np.asarray(weight, dtype=np.float32)
@@ -325,6 +350,8 @@ class BCEWithLogitsLoss(_ElementwiseLoss):
     (1 - t) x + (1 + (pw - 1) t) softplus(-x) with softplus(-x) = max(-x, 0) + log1p(exp(-|x|)).
     ``pos_weight`` (C,) weighs the positive term per class along the last axis (or one value, shape (1,));
     ``weight`` (broadcastable to the input) rescales each element's loss."""
+
+    cuda_ok = False  # weight / pos_weight broadcasting runs on the host
 
     def __init__(self, weight: np.ndarray | None = None, reduction: str = "mean",
                  pos_weight: np.ndarray | None = None, backend: Backend = CPU) -> None:
@@ -370,6 +397,8 @@ class KLDivLoss(_ElementwiseLoss):
     ``log_target``): p (log p - input) pointwise (0 where p = 0). Reductions as PyTorch: "batchmean"
     (sum / batch size, the true KL; recommended), "mean" (over all elements), "sum", "none"."""
 
+    cuda_ok = False  # "batchmean" and log_target bookkeeping run on the host
+
     reductions = ("mean", "sum", "none", "batchmean")
 
     def __init__(self, reduction: str = "mean", log_target: bool = False, backend: Backend = CPU) -> None:
@@ -414,6 +443,8 @@ class DistillationLoss(_Loss):
     scale ((1 - alpha)(softmax(s) - onehot(y)) + alpha T (softmax(s/T) - softmax(t/T))). The teacher gets
     no gradient. Computed with log-softmax throughout: finite for any logits.
     """
+
+    cuda_ok = False
 
     def __init__(self, T: float = 4.0, alpha: float = 0.5, reduction: str = "mean", backend: Backend = CPU) -> None:
         super().__init__(reduction, backend)

@@ -22,6 +22,8 @@ from fractions import Fraction
 
 import numpy as np
 
+from fastnn.backend import assign, to_numpy
+
 DEFAULT_FACTORS: tuple[Fraction, ...] = (Fraction(1, 9), Fraction(1, 3), Fraction(1), Fraction(3), Fraction(9))
 
 
@@ -198,13 +200,13 @@ def lr_sweep(model: str | Callable = "mlp", optimizer: str | Callable = "sgd", b
 
     fastnn.manual_seed(seed)
     net = builder()
-    initial = net.flat.data.copy()
+    initial = to_numpy(net.flat.data)
     loss_fn = nn.CrossEntropyLoss()
     initial_loss = fastnn.evaluate(net, loss_fn, (x, y))["loss"]
     runs: list[SweepRun] = []
     for f in factors:
         lr = base_lr * float(f)
-        net.flat.data[...] = initial
+        assign(net.flat.data, initial)
         opt = make_optimizer(optimizer, net.parameters(), lr, momentum, weight_decay)
         try:
             hist = fastnn.fit(net, loss_fn, opt, (x, y), val=(vx, vy), epochs=epochs, batch_size=batch_size,
@@ -219,7 +221,7 @@ def lr_sweep(model: str | Callable = "mlp", optimizer: str | Callable = "sgd", b
         runs.append(run)
         if on_run is not None:
             on_run(run)
-    net.flat.data[...] = initial
+    assign(net.flat.data, initial)
     chosen = choose(runs)
     setup = {"model": model if isinstance(model, str) else getattr(model, "__name__", "model"),
              "optimizer": optimizer if isinstance(optimizer, str) else getattr(optimizer, "__name__", "optimizer"),

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from fastnn.backend import to_numpy
 from fastnn.callbacks import Callback, LearningRateScheduler, TrainState
 from fastnn.data.loader import BatchIterator
 from fastnn.losses import CrossEntropyLoss
@@ -78,6 +79,31 @@ def _check_data(x: np.ndarray, y: np.ndarray, name: str) -> None:
         raise ValueError(f"fit: {name} inputs contain NaN or Inf (first at sample {bad})")
 
 
+class _ToDevice:
+    """Copies host batches to the model's device into buffers reused per batch shape (the CPU: as is)."""
+
+    def __init__(self, backend) -> None:
+        self.backend = backend
+        self._bufs: dict[tuple, object] = {}
+
+    def __call__(self, x: np.ndarray):
+        if not self.backend.is_cuda:
+            return x
+        key = (x.shape, x.dtype.str)
+        if key not in self._bufs:
+            self._bufs[key] = self.backend.empty(x.shape, x.dtype)
+        return self.backend.to_device(x, out=self._bufs[key])
+
+
+def _on_model_device(model: Sequential, *losses) -> _ToDevice:
+    """Put the losses on the model's device; the batch mover for it."""
+    backend = model.backend
+    for loss in losses:
+        if loss is not None and hasattr(loss, "to") and loss.backend is not backend:
+            loss.to(backend)
+    return _ToDevice(backend)
+
+
 def _batches(data, batch_size: int, shuffle: bool, rng) -> BatchIterator:
     if isinstance(data, BatchIterator):
         return data
@@ -89,12 +115,13 @@ def evaluate(model: Sequential, loss_fn: CrossEntropyLoss, data, batch_size: int
     """Mean loss and accuracy of ``model`` (in eval mode) over ``data`` = (x, y) or a BatchIterator."""
     was_training = model.training
     model.eval()
+    to_device = _on_model_device(model, loss_fn)
     total_loss, correct, count = 0.0, 0, 0
     try:
         for xb, yb in _batches(data, batch_size, shuffle=False, rng=None):
-            logits = model.forward(xb, False)
+            logits = model.forward(to_device(xb), False)
             total_loss += float(loss_fn(logits, yb)) * (len(yb) if loss_fn.reduction == "mean" else 1)
-            correct += int((logits.argmax(axis=1) == yb).sum())
+            correct += model.backend.count_correct(logits, yb)
             count += len(yb)
     finally:
         model.train(was_training)
@@ -105,7 +132,7 @@ def _exploding_layer(model: Sequential) -> str:
     """Name and gradient norm of the parameter whose last gradient is non-finite or largest."""
     worst, worst_norm = "", -1.0
     for name, p in model.named_parameters():
-        norm = float(np.sqrt(np.sum(p.grad.astype(np.float64) ** 2)))
+        norm = float(np.sqrt(np.sum(to_numpy(p.grad).astype(np.float64) ** 2)))
         if not np.isfinite(norm):
             return f"{name} (gradient norm {norm})"
         if norm > worst_norm:
@@ -152,7 +179,12 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
     from fastnn.nn.utils import clip_grad_norm_, clip_grad_value_
 
     state = TrainState(model, optimizer, scheduler, _batches(train, batch_size, shuffle, seed), History(), epochs)
-    last_good = np.empty_like(model.flat.data)
+    if teacher is not None and teacher.backend is not model.backend:
+        raise ValueError(f"fit: the teacher is on {teacher.backend.name} but the model is on {model.backend.name}; "
+                         f"move it with teacher.to({model.backend.name!r})")
+    backend = model.backend
+    to_device = _on_model_device(model, loss_fn, train_loss)
+    last_good = backend.clone(model.flat.data)
     params = model.parameters()
     model.train()
     for cb in callbacks:
@@ -171,6 +203,7 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             state.global_step += 1
             if augment is not None:
                 xb = augment(xb)
+            xb = to_device(xb)
             logits = model.forward(xb, True)
             if teacher is not None:
                 loss = train_loss(logits, yb, teacher.forward(xb, False))
@@ -179,14 +212,14 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             if not np.isfinite(loss):
                 culprit = _exploding_layer(model)
                 if state.global_step > 1:
-                    model.flat.data[...] = last_good
+                    backend.copy(model.flat.data, last_good)
                 raise TrainingDivergedError(
                     f"loss became {loss} at epoch {epoch}, step {step} (global step {state.global_step}); the "
                     f"last update came from the gradient of {culprit}. The model keeps the weights of the last "
                     f"step with a finite loss. Try gradient clipping (clip_grad_norm=...) or a lower learning "
                     f"rate.")
             if (step - 1) % accumulate == 0:
-                last_good[...] = model.flat.data
+                backend.copy(last_good, model.flat.data)
                 optimizer.zero_grad()
             model.backward(train_loss.backward(1.0 / accumulate), input_grad=False)
             if step % accumulate == 0 or step == n_batches:
@@ -196,7 +229,7 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
                     clip_grad_value_(params, clip_grad_value)
                 optimizer.step()
             total_loss += loss * len(yb) if getattr(train_loss, "reduction", "mean") == "mean" else loss
-            correct += int((logits.argmax(axis=1) == yb).sum())
+            correct += backend.count_correct(logits, yb)
             count += len(yb)
             for cb in callbacks:
                 cb.on_batch_end(state, loss)

@@ -19,15 +19,16 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from fastnn.backend import CPU
+from fastnn.backend import CPU, Backend
 from fastnn.optim.base import PARALLEL_MIN_LIGHT
 from fastnn.params import Parameter
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "grad_norm"]
 
 
-def _tables(parameters) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
-    """[(flat gradient array, seg_start, seg_end, covered size)] for the parameters' gradients."""
+def _tables(parameters) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int, Backend]]:
+    """[(flat gradient array, seg_start, seg_end, covered size, backend)] for the parameters' gradients
+    (the segment tables on the gradients' device)."""
     params = [parameters] if isinstance(parameters, Parameter) else list(parameters)
     for p in params:
         if not isinstance(p, Parameter):
@@ -48,32 +49,33 @@ def _tables(parameters) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, int]]:
             if len({id(p) for p in group}) != len(group):
                 raise ValueError("a parameter appears more than once")
             ranges = flat.ranges(group)
-        out.append((flat.grad, np.array([s for s, _ in ranges], dtype=np.int64),
-                    np.array([e for _, e in ranges], dtype=np.int64), sum(e - s for s, e in ranges)))
+        b = flat.backend
+        out.append((flat.grad, b.to_device(np.array([s for s, _ in ranges], dtype=np.int64)),
+                    b.to_device(np.array([e for _, e in ranges], dtype=np.int64)), sum(e - s for s, e in ranges), b))
     for p in loose:
-        out.append((p.grad.reshape(-1), np.zeros(1, np.int64), np.array([p.size], np.int64), p.size))
+        out.append((p.grad.reshape(-1), np.zeros(1, np.int64), np.array([p.size], np.int64), p.size, CPU))
     return out
 
 
-def _k(name: str, size: int):
-    """Kernel ``name``, its prange twin for buffers of at least PARALLEL_MIN_LIGHT elements."""
-    k = CPU.k
+def _k(name: str, size: int, backend: Backend):
+    """Kernel ``name``, its prange twin (CPU) for buffers of at least PARALLEL_MIN_LIGHT elements."""
+    k = backend.k
     if size >= PARALLEL_MIN_LIGHT:
         return getattr(k, name + "_parallel", None) or getattr(k, name)
     return getattr(k, name)
 
 
 def _total_norm(tables, norm_type: float) -> float:
-    out = np.zeros(1, dtype=np.float64)
     parts = []
-    for grad, start, end, size in tables:
+    for grad, start, end, size, backend in tables:
+        out = backend.zeros((1,), np.float64)
         if norm_type == 2.0:
-            _k("sumsq", size)(out, grad, start, end)
+            _k("sumsq", size, backend)(out, grad, start, end)
         elif norm_type == math.inf:
-            CPU.k.absmax(out, grad, start, end)
+            backend.k.absmax(out, grad, start, end)
         else:
-            CPU.k.sum_abs_pow(out, grad, start, end, norm_type)
-        parts.append(float(out[0]))
+            backend.k.sum_abs_pow(out, grad, start, end, norm_type)
+        parts.append(float(backend.to_host(out)[0]))
     if not parts:
         return 0.0
     if norm_type == math.inf:
@@ -108,15 +110,15 @@ def clip_grad_norm_(parameters: Iterable[Parameter] | Parameter, max_norm: float
                            f"the non-finite norm anyway, set `error_if_nonfinite=False`")
     coef = float(max_norm) / (total + 1e-6)
     if coef < 1.0 or math.isnan(coef):
-        for grad, start, end, size in tables:
-            _k("scale", size)(grad, start, end, coef)
+        for grad, start, end, size, backend in tables:
+            _k("scale", size, backend)(grad, start, end, coef)
     return total
 
 
 def clip_grad_value_(parameters: Iterable[Parameter] | Parameter, clip_value: float) -> None:
     """Clamp every gradient entry to [-clip_value, clip_value] in place (NaN stays NaN), as PyTorch."""
     clip_value = float(clip_value)
-    for grad, start, end, size in _tables(parameters):
-        _k("clip_value", size)(grad, start, end, clip_value)
+    for grad, start, end, size, backend in _tables(parameters):
+        _k("clip_value", size, backend)(grad, start, end, clip_value)
 
 from fastnn.nn.utils_fold import fold_batchnorm  # noqa: F401, E402
