@@ -30,7 +30,7 @@ def cuda_unavailable_reason() -> str | None:
         return None
     error = cuda.cuda_error()
     if error is not None:
-        return f"the CUDA driver could not be loaded ({error}); is an NVIDIA driver installed?"
+        return f"the CUDA driver could not be loaded ({' '.join(str(error).split())}); is an NVIDIA driver installed?"
     if not cuda.is_available() or len(cuda.gpus) == 0:
         return "the NVIDIA driver loaded but reports no usable CUDA device"
     return None

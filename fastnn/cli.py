@@ -46,14 +46,14 @@ def cmd_train(args: argparse.Namespace) -> int:
                       f"writable (checked before training so no work is lost)")
     fastnn.manual_seed(args.seed)
     data = _load_data(args.data, args.seed)
-    model = fastnn.models.MODELS[args.model]()
+    model = fastnn.models.MODELS[args.model]().to(args.device)
     loss_fn = nn.CrossEntropyLoss()
     opt = _make_optimizer(args.optimizer, model.parameters(), args.lr, args.momentum, args.weight_decay)
     scheduler = CosineAnnealingLR(opt, T_max=args.epochs) if args.schedule == "cosine" else None
     print(f"training {args.model} ({model.flat.size:,} parameters) on {args.data}: "
           f"{len(data['train'][1])} train / {len(data['val'][1])} val / {len(data['test'][1])} test images, "
           f"{args.optimizer} lr={args.lr} ({args.schedule}), batch {args.batch_size}, {args.epochs} epochs, "
-          f"seed {args.seed}")
+          f"seed {args.seed}, on {args.device}")
     if args.diagnose:
         _diagnose(model, data["val"], args.lr, "before training")
     callbacks = []
@@ -152,16 +152,28 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cuda_status() -> str:
+    from fastnn.backend import cuda_unavailable_reason
+
+    why = cuda_unavailable_reason()
     try:
         from numba import cuda
     except ImportError:
-        return "unusable (numba.cuda not importable)"
-    try:
-        if not cuda.is_available():
-            return "unusable (no CUDA driver or device); fastnn's CUDA kernels are not implemented yet"
-        return f"device {cuda.get_current_device().name}, but fastnn's CUDA kernels are not implemented yet"
-    except Exception as e:  # the driver probe can fail in many ways; report, don't crash
-        return f"unusable ({e})"
+        return f"unusable: {why}"
+    impl = f"numba.cuda.implementation={getattr(cuda, 'implementation', 'unknown')}"
+    if why is not None:
+        return f"{impl}; unusable: {why}"
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return f"{impl}, the simulator (NUMBA_ENABLE_CUDASIM=1): kernels run as Python, for tests only"
+    device = cuda.get_current_device()
+    name = device.name.decode() if isinstance(device.name, bytes) else device.name
+    major, minor = device.compute_capability
+    return f"{impl}, device 0: {name}, compute capability {major}.{minor}"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from fastnn.gpucheck import run_check
+
+    return run_check(tiny=args.tiny)
 
 
 def cmd_warmup(args: argparse.Namespace) -> int:
@@ -246,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
     t.add_argument("--weight-decay", type=float, default=0.0)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where the training step runs (cuda: numba-cuda kernels; NUMBA_ENABLE_CUDASIM=1 simulates)")
     t.add_argument("--output", "-o", default=DEFAULT_OUTPUT)
     t.add_argument("--augment", type=int, nargs="?", const=2, default=0, metavar="PIXELS",
                    help="random shift augmentation by up to PIXELS (default 2 when given)")
@@ -270,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.set_defaults(func=cmd_export)
     sub.add_parser("info", help="versions, threads, cache dir, CUDA").set_defaults(func=cmd_info)
     sub.add_parser("warmup", help="compile the hot kernels ahead of the first run").set_defaults(func=cmd_warmup)
+    c = sub.add_parser("check", help="GPU check: every CUDA kernel vs the CPU, then a timing table vs cuBLAS/PyTorch")
+    c.add_argument("--device", choices=("cuda",), default="cuda")
+    c.add_argument("--tiny", action="store_true", help="simulator-sized shapes, no timing (NUMBA_ENABLE_CUDASIM=1)")
+    c.set_defaults(func=cmd_check)
     s = sub.add_parser("lr-sweep", help="learning-rate search in factors of 3: short runs, a table, a chosen rate")
     s.add_argument("--model", choices=sorted(MODELS), default="mlp")
     s.add_argument("--data", default="mnist-bundled", help="mnist-bundled | mnist:/dir | fashion-mnist:/dir")
@@ -294,6 +312,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError, OSError) as e:
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as e:
         print(f"fastnn {args.command}: error: {e}", file=sys.stderr)
         return 2
