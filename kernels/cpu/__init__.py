@@ -6,6 +6,7 @@ from kernels.cpu.augment import *  # noqa: F403
 from kernels.cpu.batchnorm import *  # noqa: F403
 from kernels.cpu.conv import *  # noqa: F403
 from kernels.cpu.dropout import *  # noqa: F403
+from kernels.cpu.elementwise import *  # noqa: F403
 from kernels.cpu.im2col import *  # noqa: F403
 from kernels.cpu.loss import *  # noqa: F403
 from kernels.cpu.matmul import *  # noqa: F403

@@ -6,6 +6,7 @@ from kernels.reference.augment import *  # noqa: F403
 from kernels.reference.batchnorm import *  # noqa: F403
 from kernels.reference.conv import *  # noqa: F403
 from kernels.reference.dropout import *  # noqa: F403
+from kernels.reference.elementwise import *  # noqa: F403
 from kernels.reference.im2col import *  # noqa: F403
 from kernels.reference.loss import *  # noqa: F403
 from kernels.reference.matmul import *  # noqa: F403

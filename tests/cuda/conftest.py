@@ -25,7 +25,8 @@ for p in (str(HERE), str(HERE.parent / "kernels")):
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))
 
-import kernels  # noqa: E402,F401  (thread budget and cache dir before numba starts)
 from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
+
+import kernels  # noqa: E402,F401  (thread budget and cache dir before numba starts)
 
 warnings.simplefilter("error", NumbaPerformanceWarning)

@@ -11,7 +11,10 @@ wheels); skipped with that reason when they are absent.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numba
+import numba.cuda.dispatcher
 import numpy as np
 import pytest
 from numba import cuda
@@ -57,6 +60,8 @@ def ptx_launches(monkeypatch):
         return compile_launch
 
     monkeypatch.setattr(CUDADispatcher, "__getitem__", getitem)
+    # typing a call to a @cuda.jit(device=True) helper asks the current device for its compute capability
+    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
     monkeypatch.setattr(launch, "device_array", lambda shape, dtype=np.float32: dev(np.zeros(shape, dtype)))
     monkeypatch.setattr(launch, "_scratch", {})
     yield compiled
