@@ -6,6 +6,10 @@ backward: g = dy * act'(y) -> ws_g (N, M);  dx = g @ w (N, K) if need_dx
           db += sum_n g
 Each of ``nchunks`` row blocks runs in its own numba thread with single-threaded BLAS
 (kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in cache.
+
+gemm:         c = alpha * a @ b + beta * c  (c (M, N), a (M, K), b (K, N); beta == 0: c is not read).
+              BLAS writes a @ b into c directly when beta == 0; beta != 0 needs an (M, N) temporary.
+batched_gemm: c[i] = a[i] @ b[i]  (c (B, M, N), a (B, M, K), b (B, K, N)), one matrix per thread.
 """
 
 import numpy as np
@@ -14,7 +18,7 @@ from numba import prange
 from kernels.cpu._jit import jit, pjit
 from kernels.cpu.activation import activate, activation_grad
 
-__all__ = ["linear_workspace_shape", "linear_forward", "linear_backward"]
+__all__ = ["linear_workspace_shape", "linear_forward", "linear_backward", "gemm", "batched_gemm"]
 
 
 def linear_workspace_shape(n, k, m, nchunks):
@@ -75,3 +79,19 @@ def _reduce(dw, db, g, ws_dw, nchunks):
         for j in range(m):
             for c in range(k):
                 dw[j, c] += part[j, c]
+
+
+@jit
+def gemm(c, a, b, alpha, beta):
+    if beta == 0:
+        np.dot(a, b, c)
+        if alpha != 1:
+            c *= alpha
+    else:
+        c[...] = alpha * np.dot(a, b) + beta * c
+
+
+@pjit
+def batched_gemm(c, a, b):
+    for i in prange(a.shape[0]):
+        np.dot(a[i], b[i], c[i])

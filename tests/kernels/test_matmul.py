@@ -140,3 +140,45 @@ def test_rows_split_into_chunks_matches_reference(nchunks):
     got = backward(CPU, dy, x, w, y, ACTS[1][0], ACTS[1][1], True, dw0, db0, nchunks=nchunks)
     for a, r in zip(got, ref):
         np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-12)
+
+
+GEMM_SIZES = [1, 5, 17, 33]
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (0.5, -2.0)])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", [(m, n, k) for m in GEMM_SIZES for n in GEMM_SIZES for k in GEMM_SIZES][::3])
+def test_gemm_cpu_matches_reference(m, n, k, dtype, alpha, beta):
+    rng = np.random.default_rng(m * 1000 + n * 10 + k)
+    a, b, c0 = (rng.standard_normal(s).astype(dtype) for s in ((m, k), (k, n), (m, n)))
+    out = {}
+    for name, mod in BACKENDS.items():
+        c = c0.copy()
+        mod.gemm(c, a, b, alpha, beta)
+        out[name] = c
+    assert_close(out["cpu"], out["reference"], dtype)
+    assert_close(out["reference"], alpha * (a.astype(np.float64) @ b) + beta * c0, dtype)
+
+
+def test_gemm_beta_zero_does_not_read_c():
+    """beta == 0 (BLAS convention): NaN in c does not propagate."""
+    a, b = np.ones((3, 4)), np.ones((4, 5))
+    for name, mod in BACKENDS.items():
+        c = np.full((3, 5), np.nan)
+        mod.gemm(c, a, b, 2.0, 0.0)
+        np.testing.assert_array_equal(c, np.full((3, 5), 8.0), err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 17, 33), (4, 33, 1, 5)])
+def test_batched_gemm_cpu_matches_reference(shape, dtype):
+    nb, m, k, n = shape
+    rng = np.random.default_rng(sum(shape))
+    a, b = rng.standard_normal((nb, m, k)).astype(dtype), rng.standard_normal((nb, k, n)).astype(dtype)
+    out = {}
+    for name, mod in BACKENDS.items():
+        c = np.full((nb, m, n), np.nan, dtype)
+        mod.batched_gemm(c, a, b)
+        out[name] = c
+    assert_close(out["cpu"], out["reference"], dtype)
+    assert_close(out["reference"], np.einsum("bmk,bkn->bmn", a.astype(np.float64), b), dtype)
