@@ -20,7 +20,8 @@ from kernels.cpu._jit import jit, pjit
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "cross_entropy_forward",
            "cross_entropy_backward", "nll_forward", "nll_backward", "mse_forward", "mse_backward", "l1_forward",
            "l1_backward", "bce_forward", "bce_backward", "bce_with_logits_forward", "bce_with_logits_backward",
-           "kl_div_forward", "kl_div_backward", "distillation_forward", "distillation_backward"]
+           "kl_div_forward", "kl_div_backward", "distillation_forward", "distillation_backward",
+           "accuracy_count"]
 
 
 #: below this many logits the kernels run serially (thread wake-up costs more than the work); above it,
@@ -352,3 +353,20 @@ def distillation_backward(dstudent, probs, soft_student, soft_teacher, labels, d
             dstudent[i, j] = g * ((1 - alpha) * probs[i, j] + alpha * temperature * (soft_student[i, j]
                                                                                     - soft_teacher[i, j]))
         dstudent[i, labels[i]] -= g * (1 - alpha)
+
+
+@jit
+def accuracy_count(out, logits, labels):
+    """out[0] = #{i : argmax_k logits[i, k] == labels[i]}, argmax as np.argmax (first maximum, NaN wins)."""
+    n, k = logits.shape
+    count = 0
+    for i in range(n if k else 0):
+        best, arg = logits[i, 0], 0
+        for j in range(1, k):
+            if best != best:
+                break
+            v = logits[i, j]
+            if v > best or v != v:
+                best, arg = v, j
+        count += arg == labels[i]
+    out[0] = count

@@ -20,6 +20,8 @@ element's loss: shape (n,), or (1,) broadcast):
 Distillation (student s, teacher t, T, alpha), per row:
   losses_i = (1 - alpha) (lse(s_i) - s_iy) + alpha T^2 sum_k p_ik (log p_ik - log q_ik),
   p = softmax(t/T), q = softmax(s/T);   ds_ik = dloss_i ((1 - alpha)(probs_ik - [k == y]) + alpha T (q_ik - p_ik))
+accuracy_count: out[0] = #{i : argmax_k logits_ik == y_i} (np.argmax's ties and NaN); out int64 (1,), so a
+device backend copies one scalar back per batch.
 """
 
 import numpy as np
@@ -27,7 +29,8 @@ import numpy as np
 __all__ = ["softmax_cross_entropy_forward", "softmax_cross_entropy_backward", "cross_entropy_forward",
            "cross_entropy_backward", "nll_forward", "nll_backward", "mse_forward", "mse_backward", "l1_forward",
            "l1_backward", "bce_forward", "bce_backward", "bce_with_logits_forward", "bce_with_logits_backward",
-           "kl_div_forward", "kl_div_backward", "distillation_forward", "distillation_backward"]
+           "kl_div_forward", "kl_div_backward", "distillation_forward", "distillation_backward",
+           "accuracy_count"]
 
 
 def softmax_cross_entropy_forward(losses, probs, logits, labels):
@@ -164,3 +167,9 @@ def distillation_backward(dstudent, probs, soft_student, soft_teacher, labels, d
     onehot[np.arange(len(labels)), labels] = 1
     dstudent[...] = dloss[:, None] * ((1 - alpha) * (probs - onehot)
                                       + alpha * temperature * (soft_student - soft_teacher))
+
+
+def accuracy_count(out, logits, labels):
+    """out[0] = #{i : argmax_k logits[i, k] == labels[i]} (np.argmax: the first maximum wins, NaN counts as the
+    maximum); logits (N, K), labels int64 (N,), out int64 (1,)."""
+    out[0] = np.count_nonzero(logits.argmax(axis=1) == labels) if logits.size else 0

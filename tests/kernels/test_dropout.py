@@ -71,3 +71,41 @@ def test_nan_propagates_through_kept_elements():
     for mod in BACKENDS.values():
         y = run(mod, "dropout_forward", x, mask, 2.0)
         assert np.isnan(y[0]) and y[1] == 2.0
+
+
+# --------------------------------------------------------------------------- dropout_mask (counter-based RNG)
+def draw(mod, n, p, seed, counter):
+    mask = np.full(n, 7, np.uint8)
+    mod.dropout_mask(mask, p, seed, counter)
+    return mask
+
+
+@pytest.mark.parametrize("n, p, seed, counter", [(1, 0.5, 0, 0), (1000, 0.3, 1234, 7), (100_003, 0.5, 2**64 - 1, 2**63),
+                                                 (33, 0.9, -1, 3)])
+def test_dropout_mask_cpu_bit_identical_to_reference(n, p, seed, counter):
+    expected = draw(REF, n, p, seed, counter)
+    np.testing.assert_array_equal(draw(CPU, n, p, seed, counter), expected)
+    assert set(np.unique(expected)) <= {0, 1}
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+def test_dropout_mask_keep_rate(p):
+    n = 100_000
+    kept = draw(CPU, n, p, 42, 17).sum()
+    assert abs(kept - n * (1 - p)) <= 5 * np.sqrt(n * p * (1 - p))
+
+
+def test_dropout_mask_counters_and_seeds_give_different_masks():
+    masks = [draw(CPU, 4096, 0.5, seed, counter) for seed, counter in [(0, 0), (0, 1), (1, 0), (0, 2**40)]]
+    for i in range(len(masks)):
+        for j in range(i):
+            agree = (masks[i] == masks[j]).mean()
+            assert 0.45 < agree < 0.55  # independent masks agree on about half the entries
+    np.testing.assert_array_equal(draw(CPU, 4096, 0.5, 0, 1), masks[1])  # deterministic
+    assert draw(CPU, 3, 0.5, 9, 9)[:3].tolist() == draw(CPU, 1000, 0.5, 9, 9)[:3].tolist()  # prefix-stable
+
+
+@pytest.mark.parametrize("mod", [REF, CPU], ids=["reference", "cpu"])
+def test_dropout_mask_p0_keeps_all_p1_drops_all(mod):
+    assert (draw(mod, 1000, 0.0, 3, 4) == 1).all()
+    assert (draw(mod, 1000, 1.0, 3, 4) == 0).all()

@@ -465,3 +465,20 @@ def test_fast_float32_exp_accuracy_and_edges():
     y64 = np.empty_like(x64)
     run(y64, x64)
     np.testing.assert_allclose(y64, np.exp(x64), rtol=1e-15)
+
+
+# --------------------------------------------------------------------------- accuracy_count
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (200, 10), (5, 0)])
+def test_accuracy_count_matches_argmax(shape, dtype):
+    rng = np.random.default_rng(shape[0])
+    logits = rng.integers(0, 3, shape).astype(dtype)  # many ties: the first maximum wins
+    labels = rng.integers(0, max(shape[1], 1), shape[0]).astype(np.int64)
+    if shape[0] > 10:
+        logits[3, 5], logits[4, :], logits[5, [2, 7]] = np.nan, np.nan, np.nan  # NaN wins, the first NaN
+        labels[3], labels[4], labels[5] = 5, 0, 2
+    expected = int(np.count_nonzero(logits.argmax(axis=1) == labels)) if logits.size else 0
+    for mod in BACKENDS.values():
+        out = np.full(1, -1, np.int64)
+        mod.accuracy_count(out, logits, labels)
+        assert out[0] == expected
