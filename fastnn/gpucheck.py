@@ -64,9 +64,10 @@ def kernel_parity(cuda: Backend, scale: str = "full", seeds: tuple[int, ...] = (
     for _op, fn in samples.functions():
         for seed in seeds:
             variant = f"{scale}/seed {seed}"
-            s = samples.sample(fn, scale, np.float32, seed)
-            host = [a.copy() if isinstance(a, np.ndarray) else a for a in s.args]
-            dev = [cuda.to_device(a) if isinstance(a, np.ndarray) else a for a in s.args]
+            s = samples.sample(fn, scale, np.float32, seed)  # conv's col workspace: each backend's own layout
+            host = list(s.args)
+            dev = [cuda.to_device(a) if isinstance(a, np.ndarray) else a
+                   for a in samples.sample(fn, scale, np.float32, seed, backend="cuda").args]
             try:
                 getattr(cpu, fn)(*host)
                 getattr(cuda.k, fn)(*dev)

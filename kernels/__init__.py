@@ -33,9 +33,9 @@ def get(backend: str) -> ModuleType:
         raise ValueError(f"unknown kernel backend {backend!r}; expected one of {BACKENDS}")
     try:
         return importlib.import_module(f"kernels.{backend}")
-    except ModuleNotFoundError as e:
-        if backend == "cuda" and e.name and e.name.startswith("kernels.cuda"):
-            raise RuntimeError("the CUDA kernels are not implemented yet (see kernels.OPS: cuda missing)") from e
+    except ImportError as e:
+        if backend == "cuda" and e.name and e.name.startswith("numba"):
+            raise RuntimeError("the CUDA kernels need numba-cuda: pip install 'fastnn[cuda]'") from e
         raise
 
 

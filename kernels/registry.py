@@ -2,7 +2,10 @@
 
 An op family is one file name in ``reference/``, ``cpu/`` and ``cuda/`` holding every function
 listed under ``functions`` (forward and backward). ``tests/kernels/test_registry.py`` fails when an
-implementation or a test is missing; ``status()`` reports "cuda: missing" until the CUDA issue lands.
+implementation, a signature match or a test is missing: ``test`` checks reference == cpu (and the
+gradients), ``cuda_test`` checks the CUDA kernels against the reference on the simulator
+(tests/cuda, its own process), and tests/kernels/test_cuda_ptx_*.py compile them for a real GPU.
+Sample arguments for every function (tiny and full size) are in ``kernels/samples.py``.
 """
 
 from __future__ import annotations
@@ -18,7 +21,12 @@ class Op:
     name: str
     functions: tuple[str, ...]
     test: str
+    cuda_test: str = ""  # default: tests/cuda/test_<name>.py
     dtypes: tuple[str, ...] = ("float32", "float64")
+
+    @property
+    def cuda_test_path(self) -> str:
+        return self.cuda_test or f"tests/cuda/test_{self.name}.py"
 
     def implementation(self, backend: str, function: str):
         """The function object in ``kernels.<backend>.<name>``, or None when missing."""
@@ -38,8 +46,8 @@ class Op:
 
 
 OPS: dict[str, Op] = {op.name: op for op in (
-    Op("matmul", ("linear_forward", "linear_backward"), "tests/kernels/test_matmul.py"),
-    Op("im2col", ("im2col", "col2im"), "tests/kernels/test_conv.py"),
+    Op("matmul", ("linear_forward", "linear_backward", "gemm", "batched_gemm"), "tests/kernels/test_matmul.py"),
+    Op("im2col", ("im2col", "col2im"), "tests/kernels/test_conv.py", "tests/cuda/test_conv.py"),
     Op("conv", ("conv2d_forward", "conv2d_backward"), "tests/kernels/test_conv.py"),
     Op("pool", ("maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"),
        "tests/kernels/test_pool.py"),
@@ -53,8 +61,8 @@ OPS: dict[str, Op] = {op.name: op for op in (
                 "cross_entropy_backward", "nll_forward", "nll_backward", "mse_forward", "mse_backward",
                 "l1_forward", "l1_backward", "bce_forward", "bce_backward", "bce_with_logits_forward",
                 "bce_with_logits_backward", "kl_div_forward", "kl_div_backward", "distillation_forward",
-                "distillation_backward"), "tests/kernels/test_loss.py"),
-    Op("dropout", ("dropout_forward", "dropout_backward", "dropout2d_forward", "dropout2d_backward"),
+                "distillation_backward", "accuracy_count"), "tests/kernels/test_loss.py"),
+    Op("dropout", ("dropout_forward", "dropout_backward", "dropout2d_forward", "dropout2d_backward", "dropout_mask"),
        "tests/kernels/test_dropout.py"),
     Op("augment", ("shift_forward", "hflip_forward", "rotate_forward", "noise_forward", "mixup_forward"),
        "tests/kernels/test_augment.py"),
