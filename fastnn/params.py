@@ -7,6 +7,7 @@ launch updates the whole model and ``zero_grad`` is one memset.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 
 import numpy as np
@@ -37,6 +38,14 @@ class Parameter:
     def __repr__(self) -> str:
         return f"Parameter(shape={self.shape})"
 
+    def __deepcopy__(self, memo: dict) -> Parameter:
+        """A copy that views the copy of its flat buffer (NumPy's deepcopy would detach the views)."""
+        if self.flat is not None and copy.deepcopy(self.flat, memo) is not None:
+            return memo[id(self)]  # the flat buffer's copy registered it
+        new = Parameter.__new__(Parameter)  # a loose parameter (or the caller mapped its flat to None)
+        new.data, new.grad, new.flat, new.offset, new.frozen = self.data.copy(), self.grad.copy(), None, 0, self.frozen
+        return new
+
 
 class FlatParams:
     """One contiguous data buffer and one grad buffer holding a list of parameters back to back."""
@@ -60,6 +69,24 @@ class FlatParams:
     @property
     def size(self) -> int:
         return self.data.size
+
+    def __deepcopy__(self, memo: dict) -> FlatParams:
+        """Copies of both buffers, with copies of the parameters viewing them (registered in ``memo``)."""
+        new = FlatParams.__new__(FlatParams)
+        memo[id(self)] = new
+        b = self.backend
+        new.backend, new.data, new.grad = b, b.clone(self.data), b.clone(self.grad)
+        new.params = []
+        for p in self.params:
+            if p.flat is not self:  # adopted since by an enclosing model's buffer: that copy maps it
+                continue
+            q = Parameter.__new__(Parameter)
+            q.data = new.data[p.offset:p.offset + p.size].reshape(p.shape)
+            q.grad = new.grad[p.offset:p.offset + p.size].reshape(p.shape)
+            q.flat, q.offset, q.frozen = new, p.offset, p.frozen
+            memo[id(p)] = q
+            new.params.append(q)
+        return new
 
     def zero_grad(self, ranges: list[tuple[int, int]] | None = None) -> None:
         """Zero the whole grad buffer (one memset), or only the [start, end) ``ranges``."""

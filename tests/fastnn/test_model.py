@@ -491,3 +491,22 @@ def test_batchnorm_relu_is_fused_and_equals_the_unfused_model():
         outs.append((y, m.flat.grad.copy(), m[1].running_mean.copy()))
     for a, b in zip(*outs):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_deepcopy_keeps_parameters_viewing_the_copied_flat_buffer():
+    import copy
+
+    import fastnn
+    from fastnn import optim
+
+    model = fastnn.models.resnet8()  # nested Sequentials inside Residual blocks
+    clone = copy.deepcopy(model)
+    assert clone.flat.data is not model.flat.data
+    for p in clone.parameters():
+        assert p.flat is clone.flat and np.shares_memory(p.data, clone.flat.data)
+    before = model.flat.data.copy()
+    opt = optim.SGD(clone.parameters(), lr=1.0)
+    clone.flat.grad[...] = 1.0
+    opt.step()
+    np.testing.assert_array_equal(model.flat.data, before)  # the original is untouched
+    np.testing.assert_allclose(clone.parameters()[0].data.ravel(), before[:clone.parameters()[0].size] - 1.0)
