@@ -49,7 +49,8 @@ def to_numpy(a) -> np.ndarray:
 def assign(target, value) -> None:
     """``target[...] = value`` for a NumPy or device ``target`` and a host ``value``."""
     if is_device_array(target):
-        target.copy_to_device(np.ascontiguousarray(np.broadcast_to(value, target.shape), dtype=target.dtype))
+        host = np.ascontiguousarray(np.broadcast_to(value, target.shape), dtype=target.dtype)
+        target.reshape(-1).copy_to_device(host.reshape(-1))
     else:
         target[...] = value
 

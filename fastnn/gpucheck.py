@@ -87,7 +87,8 @@ def tiny_cnn(seed: int = 0):
 
     rng = np.random.default_rng(seed)
     block = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1, bias=False, rng=rng), nn.BatchNorm2d(4))
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, rng=rng), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False, rng=rng), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.MaxPool2d(2),
                          nn.Residual(block, None, nn.ReLU()), nn.AvgPool2d(2), nn.Flatten(),
                          nn.Linear(16, 7, rng=rng), nn.Tanh(), nn.Linear(7, 3, rng=rng))
 

@@ -8,11 +8,17 @@ launch (DESIGN §7), so ``require_device`` turns that into a TypeError naming th
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from numba import cuda
 
-THREADS = 256  # threads per block of the 1-D (elementwise, per-row) kernels
-TILE = 16  # side of the shared-memory tiles of the GEMM and transpose kernels
+# The simulator (NUMBA_ENABLE_CUDASIM=1) runs one Python thread per CUDA thread, so it gets small blocks:
+# the kernels are written for any power-of-two block size, and the same code is compiled to PTX with the
+# GPU sizes (tests/kernels/test_cuda_ptx_*.py).
+SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+THREADS = 32 if SIMULATOR else 256  # threads per block of the 1-D (elementwise, per-row) kernels
+TILE = 8 if SIMULATOR else 16  # side of the shared-memory tiles of the GEMM and transpose kernels
 
 _scratch: dict[tuple, object] = {}
 

@@ -33,3 +33,5 @@ from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 import kernels  # noqa: E402,F401  (thread budget and cache dir before numba starts)
 
 warnings.filterwarnings("error", message=".*copy overhead.*", category=NumbaPerformanceWarning)
+# the simulator runs uint64 hash arithmetic (dropout_mask) in NumPy scalars, where wraparound warns
+warnings.filterwarnings("ignore", message="overflow encountered", category=RuntimeWarning)
