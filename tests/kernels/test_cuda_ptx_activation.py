@@ -3,7 +3,6 @@
 that only the simulator accepts. Float32 kernels must do no double-precision math (except rotate, whose
 angle is float64 by contract)."""
 
-from types import SimpleNamespace
 
 import numba
 import numba.cuda.dispatcher
@@ -13,13 +12,6 @@ from cuda_ptx import CC, dev, ptx_launches  # noqa: F401
 from numba import cuda
 
 from kernels.cuda import activation, augment, dropout
-
-
-@pytest.fixture(autouse=True)
-def no_gpu(monkeypatch):
-    """Device helpers (@cuda.jit(device=True)) ask the current GPU for its compute capability when a kernel
-    that calls them compiles; without a GPU, answer ptx_launches' target."""
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
 
 
 def kernel_names(module) -> set[str]:

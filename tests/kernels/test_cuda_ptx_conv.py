@@ -2,7 +2,6 @@
 (float32 and float64): catches kernel code that only the simulator accepts."""
 
 import importlib
-from types import SimpleNamespace
 
 import numba
 import numba.cuda.dispatcher
@@ -17,13 +16,6 @@ from kernels.codes import ACT_TANH
 conv, im2col, matmul = (importlib.import_module(f"kernels.cuda.{m}") for m in ("conv", "im2col", "matmul"))
 KERNELS = {"_im2col_kernel": im2col, "_col2im_kernel": im2col, "_gemm_kernel": matmul,
            "_splitk_reduce_kernel": matmul, "_act_grad_rows_kernel": conv}
-
-
-@pytest.fixture(autouse=True)
-def no_gpu(monkeypatch):
-    """Device helpers (@cuda.jit(device=True)) ask the current GPU for its compute capability when a kernel
-    that calls them compiles; without a GPU, answer ptx_launches' target."""
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

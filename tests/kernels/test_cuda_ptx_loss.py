@@ -2,24 +2,13 @@
 class weights, pos_weight and dloss of the same dtype, int64 labels, the int64 accuracy counter):
 catches kernel code that only the simulator accepts. Float32 kernels must do no double-precision math."""
 
-from types import SimpleNamespace
 
-import numba
-import numba.cuda.dispatcher
 import numpy as np
 import pytest
 from cuda_ptx import CC, dev, ptx_launches  # noqa: F401
 from numba import cuda
 
 from kernels.cuda import loss
-
-
-@pytest.fixture(autouse=True)
-def no_gpu(monkeypatch):
-    """Device helpers (@cuda.jit(device=True)) ask the current GPU for its compute capability when a kernel
-    that calls them compiles; without a GPU, answer ptx_launches' target."""
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
-
 
 KERNELS = {name for name in vars(loss) if name.startswith("_") and name.endswith("_kernel")}
 

@@ -1,7 +1,6 @@
 """kernels.cuda.matmul compiles to PTX for the argument types of real launches (float32 and float64):
 catches kernel code that only the simulator accepts. Shapes take the split-K path too."""
 
-from types import SimpleNamespace
 
 import numba
 import numba.cuda.dispatcher
@@ -14,13 +13,6 @@ from kernels.codes import ACT_SIGMOID
 from kernels.cuda import matmul
 
 KERNELS = {"_gemm_kernel", "_splitk_reduce_kernel", "_act_grad_colsum_kernel"}
-
-
-@pytest.fixture(autouse=True)
-def no_gpu(monkeypatch):
-    """Device helpers (@cuda.jit(device=True)) ask the current GPU for its compute capability when a kernel
-    that calls them compiles; without a GPU, answer ptx_launches' target."""
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -5,7 +5,6 @@ momentum_update, adagrad_update, rmsprop_update, rmsprop_nesterov_update, adam_u
 nadam_update; sumsq, sum_abs_pow, absmax, scale, clip_value; fill, add, copy."""
 
 import re
-from types import SimpleNamespace
 
 import numba
 import numba.cuda.dispatcher
@@ -21,13 +20,6 @@ OPTIM_KERNELS = {"_sgd_kernel", "_momentum_kernel", "_adagrad_kernel", "_rmsprop
 REDUCE_KERNELS = {"_partial_kernel", "_finish_kernel", "_scale_kernel", "_clip_kernel"}
 ELEMENTWISE_KERNELS = {"_fill_kernel", "_add_kernel", "_copy_kernel"}
 F64_MATH = re.compile(r"^\s*(add|sub|mul|fma|div|sqrt|rsqrt|rcp|abs|max|min|neg)\.\S*f64", re.M)
-
-
-@pytest.fixture(autouse=True)
-def no_gpu(monkeypatch):
-    """Device helpers (@cuda.jit(device=True)) ask the current GPU for its compute capability when a kernel
-    that calls them compiles; without a GPU, answer ptx_launches' target."""
-    monkeypatch.setattr(numba.cuda.dispatcher, "get_current_device", lambda: SimpleNamespace(compute_capability=CC))
 
 
 def launch_all(dtype):
