@@ -261,11 +261,12 @@ def _fmt(v: float | None) -> str:
     return "-" if v is None else f"{v:.4g}"
 
 
-def run_check(tiny: bool = False, out: Callable[[str], None] = print) -> int:
+def run_check(tiny: bool = False, out: Callable[[str], None] = print, seeds: tuple[int, ...] = (0, 1, 2)) -> int:
     """Print the parity and timing report; returns 0 when every parity check passed, 1 otherwise."""
     cuda = get_backend("cuda")
     out(f"fastnn check --device cuda{' --tiny' if tiny else ''}")
-    rows = kernel_parity(cuda, "tiny" if tiny else "full") + training_parity(tiny)
+    with np.errstate(over="ignore"):  # the simulator runs dropout_mask's uint64 hash in wrapping NumPy scalars
+        rows = kernel_parity(cuda, "tiny" if tiny else "full", seeds) + training_parity(tiny)
     failed = [r for r in rows if not r.ok]
     out(f"parity with the CPU kernels: {len(rows) - len(failed)}/{len(rows)} ok")
     for r in failed:

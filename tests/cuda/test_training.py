@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fastnn
+import fastnn.gpucheck
 from fastnn import nn, optim
 from fastnn.backend import get_backend, is_device_array
 from fastnn.gpucheck import tiny_cnn, training_parity
@@ -91,3 +92,10 @@ def test_dropout_on_cuda_uses_the_counter_rng_and_is_seeded():
     assert set(np.unique(a)) <= {0.0, 2.0} and 0.2 < (a == 0).mean() < 0.8
     c = fastnn.backend.to_numpy(layers[0].forward(x, True))
     assert not np.array_equal(a, c)  # the next draw differs
+
+
+def test_check_command_tiny_passes_on_the_simulator():
+    # `fastnn check --device cuda --tiny` (one option variant per kernel here, to keep the tier short)
+    lines = []
+    assert fastnn.gpucheck.run_check(tiny=True, out=lines.append, seeds=(0,)) == 0, lines
+    assert lines[1].startswith("parity with the CPU kernels:") and "timing skipped" in lines[-1]
