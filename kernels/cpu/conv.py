@@ -9,6 +9,8 @@ W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW)
 and the two column layouts (stride 1: "wide" grid over the padded copy ws_xp; other strides:
 standard im2col): kernels/shapes.py. The forward col is reused in backward. Per-sample work runs in
 serial helpers: numba vectorizes their loops, not scalar loops written inline in a prange body.
+Each layout has its own prange kernel, chosen in Python by conv2d_forward / conv2d_backward (cold compile:
+kernels/lab/compile_time.py).
 """
 
 import numpy as np
@@ -30,20 +32,25 @@ def _chunk(n, nchunks, t):
 
 @jit
 def _im2col_wide_sample(col, col0, xp, x, kh, kw, ph, pw, oh):
-    """Pad one sample into xp (C, Hp, Wp), then col[(c*KH+i)*KW+j, col0 + t] = xp[c].flat[i*Wp + j + t]."""
+    """Pad one sample into xp (C, Hp, Wp), then col[(c*KH+i)*KW+j, col0 + t] = xp[c].flat[i*Wp + j + t].
+
+    Explicit loops, no array assignments: those compile numba's shape-mismatch error formatting."""
     c, hp, wp = xp.shape
     h, w = x.shape[1], x.shape[2]
-    xp[...] = 0
-    for ci in range(c):
-        for r in range(h):
-            xp[ci, r + ph, pw:pw + w] = x[ci, r]
     run = oh * wp
     for ci in range(c):
         plane = xp[ci].reshape(hp * wp)
+        for p in range(hp * wp):
+            plane[p] = 0
+        for r in range(h):
+            src, dst = x[ci, r], plane[(r + ph) * wp + pw:]
+            for q in range(w):
+                dst[q] = src[q]
         for i in range(kh):
             for j in range(kw):
-                off = i * wp + j
-                col[(ci * kh + i) * kw + j, col0:col0 + run] = plane[off:off + run]
+                src, dst = plane[i * wp + j:], col[(ci * kh + i) * kw + j, col0:]
+                for t in range(run):
+                    dst[t] = src[t]
 
 
 @jit
@@ -52,15 +59,19 @@ def _col2im_wide_sample(dx, dxp, dcol, col0, kh, kw, ph, pw, oh):
     c, hp, wp = dxp.shape
     h, w = dx.shape[1], dx.shape[2]
     run = oh * wp
-    dxp[...] = 0
     for ci in range(c):
         plane = dxp[ci].reshape(hp * wp)
+        for p in range(hp * wp):
+            plane[p] = 0
         for i in range(kh):
             for j in range(kw):
-                off = i * wp + j
-                plane[off:off + run] += dcol[(ci * kh + i) * kw + j, col0:col0 + run]
+                src, dst = dcol[(ci * kh + i) * kw + j, col0:], plane[i * wp + j:]
+                for t in range(run):
+                    dst[t] += src[t]
         for r in range(h):
-            dx[ci, r] = dxp[ci, r + ph, pw:pw + w]
+            src, dst = plane[(r + ph) * wp + pw:], dx[ci, r]
+            for q in range(w):
+                dst[q] = src[q]
 
 
 @jit
@@ -89,63 +100,112 @@ def _act_grad(ws_g, dy, y, col0, row, act, alpha):
                 g[q] = 0
 
 
-@pjit
 def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
-    n, o, oh, ow = y.shape
+    """Stride 1: the "wide" kernel; other strides: the standard one. Chosen here, in Python, so that a model
+    compiles only the layouts it uses (a jitted switch compiles both: ~2 s more of cold compile)."""
+    if sh == 1 and sw == 1:
+        _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks)
+    else:
+        _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
+
+
+@pjit
+def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks):
+    n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
-    wide = sh == 1 and sw == 1
-    row = ws_xp.shape[3] if wide else ow   # GEMM columns per output row
-    per = oh * row                         # GEMM columns per sample
+    row = ws_xp.shape[3]   # GEMM columns per output row
+    per = oh * row         # GEMM columns per sample
     w2 = w.reshape(o, ckk)
     for t in prange(nchunks):
         n0, n1 = _chunk(n, nchunks, t)
-        cols = (n1 - n0) * per
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
-        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, cols)
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
         for bi in range(n0, n1):
-            if wide:
-                _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
-            else:
-                im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
+            _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
         np.dot(w2, col_t, y_t)
         for bi in range(n0, n1):
             _epilogue(y[bi], y_t, b, (bi - n0) * per, row, act, alpha)
 
 
 @pjit
-def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
-                    need_dx, nchunks):
+def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
-    wide = sh == 1 and sw == 1
-    row = ws_dxp.shape[3] if wide else ow
+    per = oh * ow
+    w2 = w.reshape(o, ckk)
+    for t in prange(nchunks):
+        n0, n1 = _chunk(n, nchunks, t)
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+        for bi in range(n0, n1):
+            im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
+        np.dot(w2, col_t, y_t)
+        for bi in range(n0, n1):
+            _epilogue(y[bi], y_t, b, (bi - n0) * per, ow, act, alpha)
+
+
+def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
+                    need_dx, nchunks):
+    """The layout's kernel (see conv2d_forward), then the serial reduction of the per-chunk partials."""
+    if sh == 1 and sw == 1:
+        _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks)
+        per = y.shape[2] * ws_dxp.shape[3]
+    else:
+        _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks)
+        per = y.shape[2] * y.shape[3]
+    _reduce_grads(dw, db, ws_dw, ws_g, y.shape[0], per, nchunks)
+
+
+@pjit
+def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks):
+    n, o, oh, _ = y.shape
+    kh, kw = w.shape[2], w.shape[3]
+    ckk = w.size // o
+    row = ws_dxp.shape[3]
     per = oh * row
     w2 = w.reshape(o, ckk)
     for t in prange(nchunks):
         n0, n1 = _chunk(n, nchunks, t)
-        cols = (n1 - n0) * per
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
-        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, cols)
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
         for bi in range(n0, n1):
             _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, row, act, alpha)
         np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
         if need_dx:
-            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, cols)
+            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
             np.dot(w2.T, g_t, dcol_t)
             for bi in range(n0, n1):
-                if wide:
-                    _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
-                else:
-                    col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
-    _reduce_grads(dw.reshape(o, ckk), db, ws_dw, ws_g, n, per, nchunks)
+                _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
+
+
+@pjit
+def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks):
+    n, o, oh, ow = y.shape
+    kh, kw = w.shape[2], w.shape[3]
+    ckk = w.size // o
+    per = oh * ow
+    w2 = w.reshape(o, ckk)
+    for t in prange(nchunks):
+        n0, n1 = _chunk(n, nchunks, t)
+        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+        for bi in range(n0, n1):
+            _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, ow, act, alpha)
+        np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
+        if need_dx:
+            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+            np.dot(w2.T, g_t, dcol_t)
+            for bi in range(n0, n1):
+                col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
 
 
 @jit
-def _reduce_grads(dw2, db, ws_dw, ws_g, n, per, nchunks):
-    """db[o] += sum over chunks of g_t's row o;  dw2 += sum_t partial_t.T."""
-    o, ckk = dw2.shape
+def _reduce_grads(dw, db, ws_dw, ws_g, n, per, nchunks):
+    """db[o] += sum over chunks of g_t's row o;  dw2 += sum_t partial_t.T  (dw2 = dw as (O, C*KH*KW))."""
+    o, ckk = dw.shape[0], dw.size // dw.shape[0]
+    dw2 = dw.reshape(o, ckk)
     for t in range(nchunks):
         n0, n1 = _chunk(n, nchunks, t)
         g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)

@@ -5,7 +5,9 @@ The weighted / ignoring cross-entropy and NLL accept labels == ignore_index as w
 Elementwise losses take flat (n,) arrays (bce_with_logits: (M, C) with pos_weight (C,)) and ``dloss``
 of shape (n,) or (1,) (broadcast). Serial below PARALLEL_MIN logits (thread wake-up costs more than the
 work); the (weighted) softmax cross-entropy switches to prange over rows of the same serial row helper
-above it. The row helpers use ``exp_`` (kernels/cpu/_expf.py): a vectorizable float32 exp, since
+above it. That switch is made in Python (the exported name is a plain function calling one of two jitted
+drivers): a jitted switch would compile the prange driver for every size, about 2 s of cold compile that
+LeNet-sized batches never use. The row helpers use ``exp_`` (kernels/cpu/_expf.py): a vectorizable float32 exp, since
 ``math.exp`` is a scalar libm call per element here (no SVML).
 """
 
@@ -77,20 +79,21 @@ def _sce_row(losses, probs, logits, labels, i):
     losses[i] = (np.float64(m) - np.float64(logits[i, labels[i]])) + math.log(np.float64(s))
 
 
+@jit
+def _sce_forward_serial(losses, probs, logits, labels):
+    for i in range(logits.shape[0]):
+        _sce_row(losses, probs, logits, labels, i)
+
+
 @pjit
 def _sce_forward_parallel(losses, probs, logits, labels):
     for i in prange(logits.shape[0]):
         _sce_row(losses, probs, logits, labels, i)
 
 
-@jit
 def softmax_cross_entropy_forward(losses, probs, logits, labels):
-    n, k = logits.shape
-    if n * k < PARALLEL_MIN:
-        for i in range(n):
-            _sce_row(losses, probs, logits, labels, i)
-    else:
-        _sce_forward_parallel(losses, probs, logits, labels)
+    driver = _sce_forward_serial if logits.size < PARALLEL_MIN else _sce_forward_parallel
+    driver(losses, probs, logits, labels)
 
 
 @jit
@@ -100,20 +103,21 @@ def _sce_backward_row(dlogits, probs, labels, scale, i):
     dlogits[i, labels[i]] -= scale
 
 
+@jit
+def _sce_backward_serial(dlogits, probs, labels, scale):
+    for i in range(probs.shape[0]):
+        _sce_backward_row(dlogits, probs, labels, scale, i)
+
+
 @pjit
 def _sce_backward_parallel(dlogits, probs, labels, scale):
     for i in prange(probs.shape[0]):
         _sce_backward_row(dlogits, probs, labels, scale, i)
 
 
-@jit
 def softmax_cross_entropy_backward(dlogits, probs, labels, scale):
-    n, k = probs.shape
-    if n * k < PARALLEL_MIN:
-        for i in range(n):
-            _sce_backward_row(dlogits, probs, labels, scale, i)
-    else:
-        _sce_backward_parallel(dlogits, probs, labels, scale)
+    driver = _sce_backward_serial if probs.size < PARALLEL_MIN else _sce_backward_parallel
+    driver(dlogits, probs, labels, scale)
 
 
 @jit
@@ -143,20 +147,21 @@ def _ce_row(losses, probs, logits, labels, weight, ignore_index, label_smoothing
     losses[i] = loss
 
 
+@jit
+def _ce_forward_serial(losses, probs, logits, labels, weight, ignore_index, label_smoothing):
+    for i in range(logits.shape[0]):
+        _ce_row(losses, probs, logits, labels, weight, ignore_index, label_smoothing, i)
+
+
 @pjit
 def _ce_forward_parallel(losses, probs, logits, labels, weight, ignore_index, label_smoothing):
     for i in prange(logits.shape[0]):
         _ce_row(losses, probs, logits, labels, weight, ignore_index, label_smoothing, i)
 
 
-@jit
 def cross_entropy_forward(losses, probs, logits, labels, weight, ignore_index, label_smoothing):
-    n, k = logits.shape
-    if n * k < PARALLEL_MIN:
-        for i in range(n):
-            _ce_row(losses, probs, logits, labels, weight, ignore_index, label_smoothing, i)
-    else:
-        _ce_forward_parallel(losses, probs, logits, labels, weight, ignore_index, label_smoothing)
+    driver = _ce_forward_serial if logits.size < PARALLEL_MIN else _ce_forward_parallel
+    driver(losses, probs, logits, labels, weight, ignore_index, label_smoothing)
 
 
 @jit
@@ -176,23 +181,31 @@ def _ce_backward_row(dlogits, probs, labels, weight, dloss, ignore_index, label_
     dlogits[i, y] -= g * hard
 
 
+@jit
+def _weight_sum(weight):
+    wsum = 0.0
+    for j in range(weight.size):
+        wsum += weight[j]
+    return wsum
+
+
+@jit
+def _ce_backward_serial(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing):
+    wsum = _weight_sum(weight)
+    for i in range(probs.shape[0]):
+        _ce_backward_row(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing, wsum, i)
+
+
 @pjit
-def _ce_backward_parallel(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing, wsum):
+def _ce_backward_parallel(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing):
+    wsum = _weight_sum(weight)
     for i in prange(probs.shape[0]):
         _ce_backward_row(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing, wsum, i)
 
 
-@jit
 def cross_entropy_backward(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing):
-    n, k = probs.shape
-    wsum = 0.0
-    for j in range(k):
-        wsum += weight[j]
-    if n * k < PARALLEL_MIN:
-        for i in range(n):
-            _ce_backward_row(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing, wsum, i)
-    else:
-        _ce_backward_parallel(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing, wsum)
+    driver = _ce_backward_serial if probs.size < PARALLEL_MIN else _ce_backward_parallel
+    driver(dlogits, probs, labels, weight, dloss, ignore_index, label_smoothing)
 
 
 @jit

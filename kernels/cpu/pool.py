@@ -12,33 +12,49 @@ from kernels.cpu._jit import jit, pjit
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
 
-@pjit
 def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
-    oh, ow = y.shape[2], y.shape[3]
+    """The 2x2 / stride 2 / no padding kernel or the generic one, chosen here in Python so that a model
+    compiles only the one it uses (each prange kernel costs about a second of cold compile)."""
     if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        for b in prange(n):
-            for ci in range(c):
-                _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
-        return
-    for b in prange(n):
-        for ci in range(c):
-            for a in range(oh):
-                h0 = max(a * sh - ph, 0)
-                h1 = min(a * sh - ph + kh, h)
-                for q in range(ow):
-                    w0 = max(q * sw - pw, 0)
-                    w1 = min(q * sw - pw + kw, w)
-                    best = x[b, ci, h0, w0]
-                    arg = h0 * w + w0
-                    for hh in range(h0, h1):
-                        for ww in range(w0, w1):
-                            v = x[b, ci, hh, ww]
-                            if v > best or (v != v and best == best):
-                                best = v
-                                arg = hh * w + ww
-                    y[b, ci, a, q] = best
-                    idx[b, ci, a, q] = arg
+        _maxpool2x2_forward(y, idx, x)
+    else:
+        _maxpool_forward(y, idx, x, kh, kw, sh, sw, ph, pw)
+
+
+@pjit
+def _maxpool2x2_forward(y, idx, x):
+    for b in prange(x.shape[0]):
+        for ci in range(x.shape[1]):
+            _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
+
+
+@pjit
+def _maxpool_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
+    for b in prange(x.shape[0]):
+        for ci in range(x.shape[1]):
+            _maxpool_plane(y[b, ci], idx[b, ci], x[b, ci], kh, kw, sh, sw, ph, pw)
+
+
+@jit
+def _maxpool_plane(y, idx, x, kh, kw, sh, sw, ph, pw):
+    """Any window over one (H, W) plane; NaN wins (the first NaN of the window)."""
+    h, w = x.shape
+    for a in range(y.shape[0]):
+        h0 = max(a * sh - ph, 0)
+        h1 = min(a * sh - ph + kh, h)
+        for q in range(y.shape[1]):
+            w0 = max(q * sw - pw, 0)
+            w1 = min(q * sw - pw + kw, w)
+            best = x[h0, w0]
+            arg = h0 * w + w0
+            for hh in range(h0, h1):
+                for ww in range(w0, w1):
+                    v = x[hh, ww]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        arg = hh * w + ww
+            y[a, q] = best
+            idx[a, q] = arg
 
 
 @jit
