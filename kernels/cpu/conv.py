@@ -102,103 +102,145 @@ def _act_grad(ws_g, dy, y, col0, row, act, alpha):
 
 def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     """Stride 1: the "wide" kernel; other strides: the standard one. Chosen here, in Python, so that a model
-    compiles only the layouts it uses (a jitted switch compiles both: ~2 s more of cold compile)."""
+    compiles only the layouts it uses (a jitted switch compiles both: ~2 s more of cold compile). One chunk
+    runs serially: entering a parallel region costs ~50 us, a batch-1 layer's whole work."""
     if sh == 1 and sw == 1:
-        _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks)
+        args = (y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks)
+        if nchunks == 1:
+            _forward_wide_chunk(*args, 0)
+        else:
+            _forward_wide(*args)
     else:
-        _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
+        args = (y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
+        if nchunks == 1:
+            _forward_strided_chunk(*args, 0)
+        else:
+            _forward_strided(*args)
 
 
-@pjit
-def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks):
+@jit
+def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, t):
+    """Chunk t of the stride-1 forward: im2col (wide), one GEMM, the epilogue."""
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     row = ws_xp.shape[3]   # GEMM columns per output row
     per = oh * row         # GEMM columns per sample
     w2 = w.reshape(o, ckk)
-    for t in prange(nchunks):
-        n0, n1 = _chunk(n, nchunks, t)
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-        for bi in range(n0, n1):
-            _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
-        np.dot(w2, col_t, y_t)
-        for bi in range(n0, n1):
-            _epilogue(y[bi], y_t, b, (bi - n0) * per, row, act, alpha)
+    n0, n1 = _chunk(n, nchunks, t)
+    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+    y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    for bi in range(n0, n1):
+        _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
+    np.dot(w2, col_t, y_t)
+    for bi in range(n0, n1):
+        _epilogue(y[bi], y_t, b, (bi - n0) * per, row, act, alpha)
 
 
 @pjit
-def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
+def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks):
+    for t in prange(nchunks):
+        _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, t)
+
+
+@jit
+def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, t):
+    """Chunk t of the strided forward: im2col, one GEMM, the epilogue."""
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
+    n0, n1 = _chunk(n, nchunks, t)
+    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+    y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    for bi in range(n0, n1):
+        im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
+    np.dot(w2, col_t, y_t)
+    for bi in range(n0, n1):
+        _epilogue(y[bi], y_t, b, (bi - n0) * per, ow, act, alpha)
+
+
+@pjit
+def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     for t in prange(nchunks):
-        n0, n1 = _chunk(n, nchunks, t)
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-        for bi in range(n0, n1):
-            im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
-        np.dot(w2, col_t, y_t)
-        for bi in range(n0, n1):
-            _epilogue(y[bi], y_t, b, (bi - n0) * per, ow, act, alpha)
+        _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, t)
 
 
 def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
                     need_dx, nchunks):
     """The layout's kernel (see conv2d_forward), then the serial reduction of the per-chunk partials."""
     if sh == 1 and sw == 1:
-        _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks)
+        if nchunks == 1:
+            _backward_wide_chunk(*args, 0)
+        else:
+            _backward_wide(*args)
         per = y.shape[2] * ws_dxp.shape[3]
     else:
-        _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks)
+        args = (dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks)
+        if nchunks == 1:
+            _backward_strided_chunk(*args, 0)
+        else:
+            _backward_strided(*args)
         per = y.shape[2] * y.shape[3]
     _reduce_grads(dw, db, ws_dw, ws_g, y.shape[0], per, nchunks)
 
 
-@pjit
-def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks):
+@jit
+def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks, t):
+    """Chunk t of the stride-1 backward: g, its dw partial, dcol and col2im (wide)."""
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     row = ws_dxp.shape[3]
     per = oh * row
     w2 = w.reshape(o, ckk)
-    for t in prange(nchunks):
-        n0, n1 = _chunk(n, nchunks, t)
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    n0, n1 = _chunk(n, nchunks, t)
+    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+    g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    for bi in range(n0, n1):
+        _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, row, act, alpha)
+    np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
+    if need_dx:
+        dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        np.dot(w2.T, g_t, dcol_t)
         for bi in range(n0, n1):
-            _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, row, act, alpha)
-        np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
-        if need_dx:
-            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-            np.dot(w2.T, g_t, dcol_t)
-            for bi in range(n0, n1):
-                _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
+            _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
 
 
 @pjit
-def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks):
+def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks):
+    for t in prange(nchunks):
+        _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks, t)
+
+
+@jit
+def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, t):
+    """Chunk t of the strided backward: g, its dw partial, dcol and col2im."""
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
-    for t in prange(nchunks):
-        n0, n1 = _chunk(n, nchunks, t)
-        col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    n0, n1 = _chunk(n, nchunks, t)
+    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+    g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+    for bi in range(n0, n1):
+        _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, ow, act, alpha)
+    np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
+    if need_dx:
+        dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
+        np.dot(w2.T, g_t, dcol_t)
         for bi in range(n0, n1):
-            _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, ow, act, alpha)
-        np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
-        if need_dx:
-            dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-            np.dot(w2.T, g_t, dcol_t)
-            for bi in range(n0, n1):
-                col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
+            col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
+
+
+@pjit
+def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks):
+    for t in prange(nchunks):
+        _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx,
+                                nchunks, t)
 
 
 @jit

@@ -6,6 +6,8 @@ backward: g = dy * act'(y) -> ws_g (N, M);  dx = g @ w (N, K) if need_dx
           db += sum_n g
 Each of ``nchunks`` row blocks runs in its own numba thread with single-threaded BLAS
 (kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in cache.
+nchunks == 1 (the layer's choice for small work) runs the block body serially, without entering a
+parallel region (waking the pool costs ~50 us, more than a batch-1 layer's whole work).
 
 gemm:         c = alpha * a @ b + beta * c  (c (M, N), a (M, K), b (K, N); beta == 0: c is not read).
               BLAS writes a @ b into c directly when beta == 0; beta != 0 needs an (M, N) temporary.
@@ -45,25 +47,52 @@ def _act_grad(g, dy, y, act, alpha):
             g[i, j] = activation_grad(dy[i, j], y[i, j], act, alpha)
 
 
+@jit
+def _forward_rows(y, x, w, b, act, alpha):
+    """One row block: y = act(x @ w.T + b)."""
+    np.dot(x, w.T, y)
+    _bias_act(y, b, act, alpha)
+
+
 @pjit
-def linear_forward(y, x, w, b, act, alpha, nchunks):
+def _forward_parallel(y, x, w, b, act, alpha, nchunks):
     n = x.shape[0]
     for t in prange(nchunks):
         r0, r1 = _rows(n, nchunks, t)
-        np.dot(x[r0:r1], w.T, y[r0:r1])
-        _bias_act(y[r0:r1], b, act, alpha)
+        _forward_rows(y[r0:r1], x[r0:r1], w, b, act, alpha)
+
+
+def linear_forward(y, x, w, b, act, alpha, nchunks):
+    if nchunks == 1:
+        _forward_rows(y, x, w, b, act, alpha)
+    else:
+        _forward_parallel(y, x, w, b, act, alpha, nchunks)
+
+
+@jit
+def _backward_rows(dx, ws_g, part, dy, x, w, y, act, alpha, need_dx):
+    """One row block: g = dy * act'(y); dx = g @ w (if need_dx); part = g.T @ x (this block's dw)."""
+    _act_grad(ws_g, dy, y, act, alpha)
+    if need_dx:
+        np.dot(ws_g, w, dx)
+    np.dot(ws_g.T, x, part)
 
 
 @pjit
-def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
+def _backward_parallel(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
     n = x.shape[0]
     m, k = w.shape
     for t in prange(nchunks):
         r0, r1 = _rows(n, nchunks, t)
-        _act_grad(ws_g[r0:r1], dy[r0:r1], y[r0:r1], act, alpha)
-        if need_dx:
-            np.dot(ws_g[r0:r1], w, dx[r0:r1])
-        np.dot(ws_g[r0:r1].T, x[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k))
+        _backward_rows(dx[r0:r1], ws_g[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k), dy[r0:r1],
+                       x[r0:r1], w, y[r0:r1], act, alpha, need_dx)
+
+
+def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
+    if nchunks == 1:
+        _backward_rows(dx, ws_g, ws_dw[:dw.size].reshape(dw.shape), dy, x, w, y, act, alpha, need_dx)
+    else:
+        _backward_parallel(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks)
     _reduce(dw, db, ws_g, ws_dw, nchunks)
 
 

@@ -12,11 +12,18 @@ from kernels.cpu._jit import jit, pjit
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
 
+SERIAL_MAX = 1 << 14  # inputs up to this size pool serially: waking the thread pool costs ~50 us
+
+
 def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
     """The 2x2 / stride 2 / no padding kernel or the generic one, chosen here in Python so that a model
-    compiles only the one it uses (each prange kernel costs about a second of cold compile)."""
+    compiles only the one it uses (each prange kernel costs about a second of cold compile); small 2x2
+    inputs (batch-1 inference) run serially."""
     if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        _maxpool2x2_forward(y, idx, x)
+        if x.size <= SERIAL_MAX:
+            _maxpool2x2_serial(y, idx, x)
+        else:
+            _maxpool2x2_forward(y, idx, x)
     else:
         _maxpool_forward(y, idx, x, kh, kw, sh, sw, ph, pw)
 
@@ -24,6 +31,13 @@ def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
 @pjit
 def _maxpool2x2_forward(y, idx, x):
     for b in prange(x.shape[0]):
+        for ci in range(x.shape[1]):
+            _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
+
+
+@jit
+def _maxpool2x2_serial(y, idx, x):
+    for b in range(x.shape[0]):
         for ci in range(x.shape[1]):
             _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
 
