@@ -23,6 +23,24 @@ TILE = 8 if SIMULATOR else 16  # side of the shared-memory tiles of the GEMM and
 _scratch: dict[tuple, object] = {}
 
 
+@cuda.jit(device=True)
+def block_sum(buf, v):
+    """Sum of ``v`` over a 1-D block of THREADS threads (a power of two) by a tree in the shared array ``buf``
+    (THREADS,); every thread gets the total, and ``buf`` may be reused right after."""
+    t = cuda.threadIdx.x
+    buf[t] = v
+    cuda.syncthreads()
+    s = THREADS // 2
+    while s > 0:
+        if t < s:
+            buf[t] += buf[t + s]
+        cuda.syncthreads()
+        s //= 2
+    total = buf[0]
+    cuda.syncthreads()
+    return total
+
+
 def blocks(n: int, threads: int = THREADS) -> int:
     """Blocks of ``threads`` threads that cover ``n`` items (at least one, so empty launches are valid)."""
     return max(1, -(-int(n) // threads))

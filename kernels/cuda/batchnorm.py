@@ -3,7 +3,7 @@
 y, dx, x, dy (N, C, S) C-contiguous; mean, invstd, gamma, beta, dgamma, dbeta, running_mean, running_var (C,).
 Training forward and backward run ONE block of THREADS threads per channel: the block walks the channel's
 N*S values (thread t takes values t, t + THREADS, ...: consecutive threads read consecutive elements of a
-row x[n, c, :]) and reduces per-thread partial sums in shared memory (``_block_sum``, also used by
+row x[n, c, :]) and reduces per-thread partial sums in shared memory (``block_sum`` from _launch, also used by
 kernels/cuda/norm.py). Statistics take two passes (mean, then the centered sum of squares: no cancellation
 when |mean| >> std), in the input's precision. Evaluation is elementwise (one thread per value).
 Per-channel scalars are written by thread 0 of the channel's block; dgamma / dbeta accumulate (+=).
@@ -14,30 +14,12 @@ import math
 from numba import cuda
 
 from kernels.codes import ACT_RELU
-from kernels.cuda._launch import THREADS, blocks, require_device
+from kernels.cuda._launch import THREADS, block_sum, blocks, require_device
 
 __all__ = ["batchnorm_forward_train", "batchnorm_forward_eval", "batchnorm_backward"]
 
 
 # --- device helpers -----------------------------------------------------------------------------------
-
-
-@cuda.jit(device=True)
-def _block_sum(buf, v):
-    """Sum of v over the block's THREADS threads (a power of two) by a tree in the shared array buf
-    (THREADS,); every thread gets the total, and buf may be reused right after."""
-    t = cuda.threadIdx.x
-    buf[t] = v
-    cuda.syncthreads()
-    half = THREADS // 2
-    while half > 0:
-        if t < half:
-            buf[t] += buf[t + half]
-        cuda.syncthreads()
-        half //= 2
-    total = buf[0]
-    cuda.syncthreads()
-    return total
 
 
 @cuda.jit(device=True)
@@ -106,7 +88,7 @@ def _bn_train_kernel(y, mean, invstd, running_mean, running_var, x, gamma, beta,
     while b < n:
         acc += x[b, c, i]
         b, i = _next(b, i, db, di, s)
-    mu = _block_sum(buf, acc) / m
+    mu = block_sum(buf, acc) / m
 
     acc = zero
     b, i = b0, i0
@@ -114,7 +96,7 @@ def _bn_train_kernel(y, mean, invstd, running_mean, running_var, x, gamma, beta,
         d = x[b, c, i] - mu
         acc += d * d
         b, i = _next(b, i, db, di, s)
-    var = _block_sum(buf, acc) / m
+    var = block_sum(buf, acc) / m
     inv = one / math.sqrt(var + eps)
 
     a = gamma[c] * inv
@@ -170,8 +152,8 @@ def _bn_backward_kernel(dx, dgamma, dbeta, dy, x, y, mean, invstd, gamma, relu, 
         acc_g += g
         acc_gx += g * (x[b, c, i] - mu)
         b, i = _next(b, i, db, di, s)
-    sum_g = _block_sum(buf, acc_g)
-    sum_gxhat = _block_sum(buf, acc_gx) * inv
+    sum_g = block_sum(buf, acc_g)
+    sum_gxhat = block_sum(buf, acc_gx) * inv
     if t == 0:
         dbeta[c] += sum_g
         dgamma[c] += sum_gxhat

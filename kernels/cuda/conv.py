@@ -13,9 +13,9 @@ CPU's batch split and "wide" stride-1 layout) are accepted and unused. dw/db acc
 
 from numba import cuda
 
-from kernels.cuda._launch import THREADS, require_device
+from kernels.cuda._launch import THREADS, block_sum, require_device
 from kernels.cuda.im2col import launch_col2im, launch_im2col
-from kernels.cuda.matmul import REDUCE_SHAPE, ROW_BIAS, ZERO, activation_grad, block_sum, launch_gemm, rowmajor_layout
+from kernels.cuda.matmul import REDUCE_SHAPE, ROW_BIAS, ZERO, activation_grad, launch_gemm, rowmajor_layout
 from kernels.shapes import conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]

@@ -85,23 +85,6 @@ def activation_grad(dy, y, act, alpha):
 
 
 @cuda.jit(device=True)
-def block_sum(buf, v):
-    """Sum of ``v`` over a 1-D block of THREADS threads (tree in shared ``buf``); every thread gets it."""
-    t = cuda.threadIdx.x
-    buf[t] = v
-    cuda.syncthreads()
-    s = THREADS // 2
-    while s > 0:
-        if t < s:
-            buf[t] += buf[t + s]
-        cuda.syncthreads()
-        s //= 2
-    total = buf[0]
-    cuda.syncthreads()
-    return total
-
-
-@cuda.jit(device=True)
 def _load_tile(tile, a, base, r0, k0, rows, k, srow, sk, tid):
     """tile[kk, rr] = A(r0 + rr, k0 + kk) (0 outside rows x k); A(r, q) = a[base + r*srow + q*sk].
     Consecutive threads walk A's contiguous axis (k when sk == 1, else rows) so loads coalesce."""

@@ -1,7 +1,7 @@
 """Layer, instance and local response normalization on the GPU (formulas and shapes: kernels/reference/norm.py).
 
 layernorm and instancenorm run ONE block of THREADS threads per row / (n, c) plane: the threads stride over
-the contiguous row (coalesced) and reduce in shared memory (``_block_sum`` from kernels/cuda/batchnorm.py);
+the contiguous row (coalesced) and reduce in shared memory (``block_sum`` from kernels/cuda/_launch.py);
 statistics take two passes (mean, then the centered sum of squares) in the input's precision.
 Parameter gradients are column sums over rows / planes, done deterministically (fixed order, no atomics):
 layernorm sums dgamma / dbeta partials over chunks of LN_ROWS rows (one thread per column and chunk) into
@@ -16,8 +16,8 @@ import math
 
 from numba import cuda
 
-from kernels.cuda._launch import THREADS, blocks, require_device, scratch
-from kernels.cuda.batchnorm import _block_sum, _unravel
+from kernels.cuda._launch import THREADS, block_sum, blocks, require_device, scratch
+from kernels.cuda.batchnorm import _unravel
 
 __all__ = ["layernorm_forward", "layernorm_backward", "instancenorm_forward", "instancenorm_backward",
            "lrn_forward", "lrn_backward"]
@@ -37,12 +37,12 @@ def _mean_var(buf, v):
     acc = v.dtype.type(0)
     for i in range(t, n, THREADS):
         acc += v[i]
-    mu = _block_sum(buf, acc) / v.dtype.type(n)
+    mu = block_sum(buf, acc) / v.dtype.type(n)
     acc = v.dtype.type(0)
     for i in range(t, n, THREADS):
         d = v[i] - mu
         acc += d * d
-    return mu, _block_sum(buf, acc) / v.dtype.type(n)
+    return mu, block_sum(buf, acc) / v.dtype.type(n)
 
 
 @cuda.jit(device=True)
@@ -91,8 +91,8 @@ def _layernorm_dx_kernel(dx, dy, x, mean, invstd, gamma):
         h = gr[i] * gamma[i]
         acc_h += h
         acc_hx += h * ((xr[i] - mu) * inv)
-    a = _block_sum(buf, acc_h) / x.dtype.type(d)
-    b = _block_sum(buf, acc_hx) / x.dtype.type(d)
+    a = block_sum(buf, acc_h) / x.dtype.type(d)
+    b = block_sum(buf, acc_hx) / x.dtype.type(d)
     for i in range(t, d, THREADS):
         out[i] = inv * (gr[i] * gamma[i] - a - (xr[i] - mu) * inv * b)
 
@@ -196,8 +196,8 @@ def _instancenorm_backward_kernel(dx, ws_sums, dy, x, mean, invstd, gamma):
     for i in range(t, s, THREADS):
         acc_g += gr[i]
         acc_gx += gr[i] * ((xr[i] - mu) * inv)
-    sg = _block_sum(buf, acc_g)
-    sgx = _block_sum(buf, acc_gx)
+    sg = block_sum(buf, acc_g)
+    sgx = block_sum(buf, acc_gx)
     if t == 0:
         ws_sums[b, c, 0] = sg
         ws_sums[b, c, 1] = sgx
