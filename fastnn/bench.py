@@ -24,7 +24,10 @@ torch is optional: without it the table has the fastnn and NumPy columns only.
 ``--startup`` times fresh interpreters (``python -c``), wall clock seen from this process, median of
 3: ``import fastnn`` -> first finished LeNet-5 training step (warm kernel cache), the same with
 ``NUMBA_CACHE_DIR`` pointed at an empty temporary directory (cold compile of every kernel the step
-uses), and ``import torch`` alone / -> first finished step.
+uses), and ``import torch`` alone / -> first finished step. It also reports each library's peak memory: the
+peak RSS (MiB; VmHWM, the process's own ``ru_maxrss``) of a fresh process that builds LeNet-5 + CrossEntropy
++ Adam and runs 20 training steps at batch 64 on 2 threads, imports included (ratio torch MiB / fastnn MiB:
+above 1 means fastnn is smaller).
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from fastnn.models import lenet5, mlp, resnet8
 BATCH = 64
 
 # --- code run in fresh interpreters by --startup and by benchmarks/bench_startup.py ---------------
-FASTNN_FIRST_STEP = """
+_FASTNN_SETUP = """
 import numpy as np
 import fastnn
 from fastnn import nn, optim
@@ -64,15 +67,16 @@ opt = optim.Adam(model.parameters(), lr=1e-3)
 rng = np.random.default_rng(0)
 x = rng.standard_normal((64, 1, 28, 28), dtype=np.float32)
 y = rng.integers(0, 10, 64)
+"""
+
+_FASTNN_STEP = """
 loss_fn(model.forward(x, True), y)
 opt.zero_grad()
 model.backward(loss_fn.backward(), input_grad=False)
 opt.step()
 """
 
-TORCH_IMPORT = "import torch\n"
-
-TORCH_FIRST_STEP = """
+_TORCH_SETUP = """
 import torch
 from torch import nn
 torch.manual_seed(0)
@@ -82,11 +86,45 @@ model = nn.Sequential(nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
 opt = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
 x = torch.randn(64, 1, 28, 28)
 y = torch.randint(0, 10, (64,))
+"""
+
+_TORCH_STEP = """
 loss = nn.functional.cross_entropy(model(x), y)
 opt.zero_grad()
 loss.backward()
 opt.step()
 """
+
+FASTNN_FIRST_STEP = _FASTNN_SETUP + _FASTNN_STEP
+
+TORCH_IMPORT = "import torch\n"
+
+TORCH_FIRST_STEP = _TORCH_SETUP + _TORCH_STEP
+
+PEAKMEM_STEPS, PEAKMEM_THREADS = 20, 2
+# The child prints its peak resident set size in KiB as its last line. On Linux ru_maxrss of a process started
+# by subprocess is at least the parent's RSS when it spawned (the kernel carries the old address space's peak
+# across fork/vfork + exec), so a parent holding torch would inflate every child's number: the child reads its
+# own address space's peak, VmHWM in /proc/self/status (reset at exec), and falls back to ru_maxrss (KiB on
+# Linux, bytes on macOS) where there is no /proc.
+_PRINT_MAXRSS = """
+import resource, sys
+try:
+    with open("/proc/self/status") as _f:
+        _kib = next(int(ln.split()[1]) for ln in _f if ln.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    _kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // (1024 if sys.platform == "darwin" else 1)
+print(_kib)
+"""
+
+
+def _loop(step: str, n: int) -> str:
+    return f"for _ in range({n}):\n" + "".join(f"    {ln}\n" for ln in step.strip().splitlines())
+
+
+# LeNet-5 + CrossEntropy + Adam, PEAKMEM_STEPS training steps at batch 64, then the peak RSS
+FASTNN_TRAIN_PEAKMEM = _FASTNN_SETUP + _loop(_FASTNN_STEP, PEAKMEM_STEPS) + _PRINT_MAXRSS
+TORCH_TRAIN_PEAKMEM = _TORCH_SETUP + _loop(_TORCH_STEP, PEAKMEM_STEPS) + _PRINT_MAXRSS
 
 
 # =================================================================================================
@@ -388,7 +426,8 @@ def torch_resnet8(torch):
 # the rows
 # =================================================================================================
 def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
-    """Per-op timings at LeNet-5 shapes, batch 64 (fastnn layers / optimizers, as users call them)."""
+    """Per-op timings at LeNet-5 shapes, batch 64 (fastnn layers / optimizers, as users call them), plus a
+    ResNet-size 3x3 convolution and BatchNorm."""
     rng = np.random.default_rng(0)
     f32 = np.float32
     rows = []
@@ -403,44 +442,46 @@ def op_rows(settings: Settings, torch, verbose: bool = False) -> list[Row]:
         rows.append(_measure("ops", work, {"fastnn": fast, "torch": tor if torch else None, "numpy": npy},
                              settings, verbose))
 
-    # --- convolutions ---------------------------------------------------------------------------
-    for label, cin, cout, hw, pad in (("conv1 1->6 k5 p2 28x28", 1, 6, 28, 2), ("conv2 6->16 k5 14x14", 6, 16, 14, 0)):
-        conv = nn.Conv2d(cin, cout, 5, padding=pad)
+    # --- convolutions: LeNet-5's conv1 / conv2, and a ResNet-style 3x3 (ResNet-8's last stage width) ---------
+    def add_conv(cin, cout, k, pad, hw, name=None):
+        """The "fwd" and "fwd+bwd" rows of a stride-1 Conv2d(cin, cout, k, padding=pad) on (BATCH, cin, hw, hw).
+        A named layer (LeNet's conv1 / conv2) is called by its name in the fwd+bwd row, other shapes by the shape.
+        dx is computed except for a 1-channel input (a first layer: training never needs its input gradient)."""
+        shape = f"{cin}->{cout} k{k}{f' p{pad}' if pad else ''} {hw}x{hw}"
+        conv = nn.Conv2d(cin, cout, k, padding=pad)
         w, b = conv.weight.data.copy(), conv.bias.data.copy()
         x = randn(BATCH, cin, hw, hw)
-        out_hw = hw + 2 * pad - 4
+        out_hw = hw + 2 * pad - k + 1
         dy = randn(BATCH, cout, out_hw, out_hw)
-        need_dx = cin != 1  # conv1 is the first layer: training never needs its input gradient
-        tconv = tx = tdy = None
+        need_dx = cin != 1
+        t_fwd = t_fwdbwd = None
         if torch:
-            tconv = torch.nn.Conv2d(cin, cout, 5, padding=pad)
+            tconv = torch.nn.Conv2d(cin, cout, k, padding=pad)
             tconv.load_state_dict({"weight": torch.from_numpy(w.copy()), "bias": torch.from_numpy(b.copy())})
             tx, tdy = t(x, need_dx), t(dy)
 
-        def f_fwd(conv=conv, x=x):
-            return conv.forward(x, True)
+            def t_fwd():
+                with torch.no_grad():
+                    return tconv(tx)
 
-        def f_fwdbwd(conv=conv, x=x, dy=dy, need_dx=need_dx):
+            def t_fwdbwd():
+                tconv(tx).backward(tdy)
+
+        def f_fwdbwd():
             conv.forward(x, True)
             return conv.backward(dy, need_dx)
 
-        def t_fwd(tconv=tconv, tx=tx):
-            with torch.no_grad():
-                return tconv(tx)
-
-        def t_fwdbwd(tconv=tconv, tx=tx, tdy=tdy):
-            tconv(tx).backward(tdy)
-
-        def n_fwd(x=x, w=w, b=b, pad=pad):
-            return np_conv2d_forward(x, w, b, pad)[0]
-
-        def n_fwdbwd(x=x, w=w, b=b, pad=pad, dy=dy, need_dx=need_dx):
+        def n_fwdbwd():
             _, win = np_conv2d_forward(x, w, b, pad)
             return np_conv2d_backward(dy, win, w, pad, need_dx)
 
-        name = label.split()[0]
-        add(f"{label} fwd", f_fwd, t_fwd, n_fwd)
-        add(f"{name} fwd+bwd" + ("" if need_dx else " (no dx)"), f_fwdbwd, t_fwdbwd, n_fwdbwd)
+        add(f"{name or 'conv'} {shape} fwd", lambda: conv.forward(x, True), t_fwd,
+            lambda: np_conv2d_forward(x, w, b, pad)[0])
+        add(f"{name or f'conv {shape}'} fwd+bwd" + ("" if need_dx else " (no dx)"), f_fwdbwd, t_fwdbwd, n_fwdbwd)
+
+    add_conv(1, 6, 5, 2, 28, "conv1")
+    add_conv(6, 16, 5, 0, 14, "conv2")
+    add_conv(32, 64, 3, 1, 16)
 
     # --- pooling and ReLU on conv1's output (64, 6, 28, 28) ------------------------------------------
     x = randn(BATCH, 6, 28, 28)
@@ -848,13 +889,43 @@ def format_optim_table(rows: list[Row], stream: dict[str, float], torch_availabl
 # =================================================================================================
 # start-up
 # =================================================================================================
-def _wall(code: str, env: dict[str, str]) -> float:
+def _run_child(code: str, env: dict[str, str]) -> tuple[float, str]:
+    """Wall seconds of a fresh ``python -c code`` and its stdout."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
         raise RuntimeError(f"start-up probe failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed
+    return elapsed, proc.stdout
+
+
+def _wall(code: str, env: dict[str, str]) -> float:
+    return _run_child(code, env)[0]
+
+
+def _peak_rss_mib(code: str, env: dict[str, str]) -> float:
+    """Peak RSS in MiB that a fresh ``python -c code`` reports, in KiB, on its last stdout line."""
+    return int(_run_child(code, env)[1].split()[-1]) / 1024
+
+
+def peakmem_rows(torch_available: bool, quick: bool, verbose: bool = False) -> list[Row]:
+    """Peak RSS (MiB, kept in the Row *_ms fields; section 'peakmem') of a fresh process that builds LeNet-5 +
+    CrossEntropy + Adam and runs PEAKMEM_STEPS training steps at batch 64, imports included; both libraries
+    on PEAKMEM_THREADS threads (torch: fused Adam). Median of 3 processes per library (1 with ``quick``)."""
+    env = {**os.environ, "FASTNN_NUM_THREADS": str(PEAKMEM_THREADS)}
+    torch_env = {**env, "OMP_NUM_THREADS": str(PEAKMEM_THREADS)}
+    torch_code = f"import torch\ntorch.set_num_threads({PEAKMEM_THREADS})\n" + TORCH_TRAIN_PEAKMEM
+    mib: dict[str, list[float]] = {"fastnn": [], "torch": []}
+    for r in range(1 if quick else 3):
+        order = ["fastnn", "torch"] if torch_available else ["fastnn"]
+        for key in order if r % 2 == 0 else order[::-1]:
+            mib[key].append(_peak_rss_mib(FASTNN_TRAIN_PEAKMEM, env) if key == "fastnn" else
+                            _peak_rss_mib(torch_code, torch_env))
+    work = f"peak memory of a LeNet-5 training run ({PEAKMEM_STEPS} steps b64)"
+    if verbose:
+        print(f"  measured {work}", file=sys.stderr, flush=True)
+    return [Row("peakmem", work, fastnn_ms=statistics.median(mib["fastnn"]),
+                torch_ms=statistics.median(mib["torch"]) if mib["torch"] else None)]
 
 
 def _interleaved_walls(probes: dict[str, tuple[str, dict[str, str]] | None], repeats: int,
@@ -1024,7 +1095,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "ops" in sections:
             rows = op_rows(settings, torch, verbose)
-            print(f"Per-op at LeNet-5 shapes, batch {BATCH}, ms per call (fastnn layers / torch.nn / NumPy refs)")
+            print(f"Per-op at LeNet-5 shapes (+ a ResNet-size conv and BatchNorm), batch {BATCH}, ms per call "
+                  f"(fastnn layers / torch.nn / NumPy refs)")
             print(format_table(rows, "ms", torch is not None), end="\n\n", flush=True)
             results["rows"] += [asdict(r) | {"ratio": r.ratio, "noisy": r.noisy} for r in rows]
         if "train" in sections:
@@ -1050,6 +1122,12 @@ def main(argv: list[str] | None = None) -> int:
         print("Start-up: fresh `python -c` processes, wall seconds, median of 3 (fastnn and torch alternate)")
         print(format_table(rows, "s", torch is not None, with_numpy=False), end="\n\n")
         results["rows"] += [{"section": r.section, "work": r.work, "fastnn_s": r.fastnn_ms, "torch_s": r.torch_ms,
+                             "ratio": r.ratio} for r in rows]
+        rows = peakmem_rows(torch is not None, args.quick, verbose)
+        print(f"Peak memory: fresh `python -c` processes, peak RSS (VmHWM) in MiB, imports included, "
+              f"{PEAKMEM_THREADS} threads each; ratio = torch / fastnn (> 1: fastnn smaller)")
+        print(format_table(rows, "MiB", torch is not None, with_numpy=False), end="\n\n")
+        results["rows"] += [{"section": r.section, "work": r.work, "fastnn_mib": r.fastnn_ms, "torch_mib": r.torch_ms,
                              "ratio": r.ratio} for r in rows]
     for note in notes:
         print(note)
