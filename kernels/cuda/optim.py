@@ -66,10 +66,21 @@ def _segment_of(i, b, seg_start, seg_end, lst, m):
 
 
 @cuda.jit(device=True)
-def _chunk_bounds(n):
-    """(a, b): the chunk [a, b) of the n-element buffer this block covers."""
+def _block_chunk(n, seg_start, seg_end, lst, cnt):
+    """(a, b, m): the chunk [a, b) of the n-element buffer this block covers and the number m of segments
+    meeting it, listed in ``lst`` (see _chunk_segments; every thread of the block must call it)."""
     a = numba.int64(cuda.blockIdx.x) * CHUNK
-    return a, min(a + CHUNK, n)
+    b = min(a + CHUNK, n)
+    return a, b, _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+
+
+@cuda.jit(device=True)
+def _decay(lr, wd, decoupled, one):
+    """(decay factor of p, weight decay left in the gradient): (1 - lr wd, 0) when decoupled (AdamW), else
+    (1, wd); ``one`` is 1 in the parameters' dtype."""
+    if decoupled:
+        return one - lr * wd, one - one
+    return one, wd
 
 
 @cuda.jit(device=True)
@@ -104,8 +115,7 @@ def _sgd_kernel(params, velocity, grads, seg_start, seg_end, seg_lr, seg_wd, seg
     step): b = g; mode 2: b = mu b + damp g; then p -= lr (g + mu b if nesterov else b)."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
@@ -136,8 +146,7 @@ def _momentum_kernel(params, velocity, grads, seg_start, seg_end, seg_lr, seg_wd
     """Textbook momentum, params/velocity/grads (N,): v = mu v - lr g; p += (mu v - lr g if nesterov else v)."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
@@ -166,8 +175,7 @@ def _adagrad_kernel(params, state_sum, grads, seg_start, seg_end, seg_lr, seg_wd
     """AdaGrad, params/state_sum/grads (N,): s += g^2; p -= lr g / (sqrt(s) + eps)."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
@@ -196,8 +204,7 @@ def _rmsprop_kernel(params, square_avg, grad_avg, buf, grads, seg_start, seg_end
     p -= lr g / den."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
@@ -261,18 +268,14 @@ def _adam_kernel(params, exp_avg, exp_avg_sq, max_exp_avg_sq, grads, seg_start, 
     + eps) with d = 1 - lr wd and no wd in g when decoupled (d = 1 otherwise)."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m_ = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m_ = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
         s = _segment_of(i, b, seg_start, seg_end, lst, m_)
         if s >= 0:
             p, lr, wd = params[i], dt(seg_lr[s]), dt(seg_wd[s])
-            if decoupled:
-                decay, wd = dt(1.0) - lr * wd, dt(0.0)
-            else:
-                decay = dt(1.0)
+            decay, wd = _decay(lr, wd, decoupled, dt(1.0))
             g = _grad(p, grads[i], sg, wd, dt(seg_l1[s]))
             m = exp_avg[i] + c1 * (g - exp_avg[i])
             v = b2 * exp_avg_sq[i] + c2 * g * g
@@ -302,8 +305,7 @@ def _adamax_kernel(params, exp_avg, exp_inf, grads, seg_start, seg_end, seg_lr, 
     """AdaMax, every array (N,): m += (1 - b1)(g - m); u = max(b2 u, |g| + eps); p -= (lr / bc1) m / u."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m_ = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m_ = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
@@ -335,18 +337,14 @@ def _nadam_kernel(params, exp_avg, exp_avg_sq, grads, seg_start, seg_end, seg_lr
     d = 1 - lr wd and no wd in g when decoupled (d = 1 otherwise)."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(params.size)
-    m_ = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m_ = _block_chunk(params.size, seg_start, seg_end, lst, cnt)
     dt = params.dtype.type
     for j in range(PER_THREAD):
         i = _element(a, j)
         s = _segment_of(i, b, seg_start, seg_end, lst, m_)
         if s >= 0:
             p, lr, wd = params[i], dt(seg_lr[s]), dt(seg_wd[s])
-            if decoupled:
-                decay, wd = dt(1.0) - lr * wd, dt(0.0)
-            else:
-                decay = dt(1.0)
+            decay, wd = _decay(lr, wd, decoupled, dt(1.0))
             g = _grad(p, grads[i], sg, wd, dt(seg_l1[s]))
             m = exp_avg[i] + c1 * (g - exp_avg[i])
             v = b2 * exp_avg_sq[i] + c2 * g * g

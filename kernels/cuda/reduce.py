@@ -16,7 +16,7 @@ import numpy as np
 from numba import cuda
 
 from kernels.cuda._launch import THREADS, blocks, require_device, scratch
-from kernels.cuda.optim import CHUNK, PER_THREAD, _chunk_bounds, _chunk_segments, _element, _nanmax, _segment_of
+from kernels.cuda.optim import CHUNK, PER_THREAD, _block_chunk, _chunk_segments, _element, _nanmax, _segment_of
 
 __all__ = ["sumsq", "sum_abs_pow", "absmax", "scale", "clip_value", "sumsq_parallel", "scale_parallel",
            "clip_value_parallel"]
@@ -122,8 +122,7 @@ def _scale_kernel(x, seg_start, seg_end, s):
     """x_i *= s (s in x's dtype) for the elements of x (N,) inside a segment."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(x.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(x.size, seg_start, seg_end, lst, cnt)
     for j in range(PER_THREAD):
         i = _element(a, j)
         if _segment_of(i, b, seg_start, seg_end, lst, m) >= 0:
@@ -140,8 +139,7 @@ def _clip_kernel(x, seg_start, seg_end, lo, hi):
     """x_i = min(max(x_i, lo), hi) for the elements of x (N,) inside a segment; NaN stays NaN."""
     lst = cuda.shared.array(CHUNK, numba.int32)
     cnt = cuda.shared.array(1, numba.int32)
-    a, b = _chunk_bounds(x.size)
-    m = _chunk_segments(seg_start, seg_end, a, b, lst, cnt)
+    a, b, m = _block_chunk(x.size, seg_start, seg_end, lst, cnt)
     for j in range(PER_THREAD):
         i = _element(a, j)
         if _segment_of(i, b, seg_start, seg_end, lst, m) >= 0:
