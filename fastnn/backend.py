@@ -131,6 +131,10 @@ class CpuBackend(Backend):
         """Rows of ``logits`` (N, K) whose argmax equals the host ``labels`` (N,)."""
         return int((logits.argmax(axis=1) == labels).sum())
 
+    def stage(self, x: np.ndarray, key: str) -> np.ndarray:
+        """Host arrays are already where the CPU kernels run."""
+        return x
+
     def num_threads(self) -> int:
         """Threads the kernels split work over (numba's thread count; BLAS runs one thread per chunk)."""
         return self.k.num_threads()
@@ -213,14 +217,18 @@ class CudaBackend(Backend):
         """Rows of the device ``logits`` (N, K) whose argmax equals the host ``labels`` (N,): the labels go
         to the device, the count is reduced there and only that scalar comes back."""
         labels = np.ascontiguousarray(labels, dtype=np.int64)
-        dev = self.to_device(labels, out=self._scratch("labels", labels.shape, np.int64))
         out = self._scratch("correct", (1,), np.int64)
-        self.k.accuracy_count(out, logits, dev)
+        self.k.accuracy_count(out, logits, self.stage(labels, "labels"))
         return int(out.copy_to_host()[0])
+
+    def stage(self, x: np.ndarray, key: str):
+        """Host array ``x`` copied into this backend's reused device buffer ``key`` (one per shape and dtype;
+        valid until the next ``stage`` with the same key)."""
+        return self.to_device(x, out=self._scratch(key, x.shape, x.dtype))
 
     def _scratch(self, key: str, shape: tuple[int, ...], dtype):
         buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape:
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
             buf = self._buffers[key] = self.empty(shape, dtype)
         return buf
 

@@ -79,29 +79,11 @@ def _check_data(x: np.ndarray, y: np.ndarray, name: str) -> None:
         raise ValueError(f"fit: {name} inputs contain NaN or Inf (first at sample {bad})")
 
 
-class _ToDevice:
-    """Copies host batches to the model's device into buffers reused per batch shape (the CPU: as is)."""
-
-    def __init__(self, backend) -> None:
-        self.backend = backend
-        self._bufs: dict[tuple, object] = {}
-
-    def __call__(self, x: np.ndarray):
-        if not self.backend.is_cuda:
-            return x
-        key = (x.shape, x.dtype.str)
-        if key not in self._bufs:
-            self._bufs[key] = self.backend.empty(x.shape, x.dtype)
-        return self.backend.to_device(x, out=self._bufs[key])
-
-
-def _on_model_device(model: Sequential, *losses) -> _ToDevice:
-    """Put the losses on the model's device; the batch mover for it."""
-    backend = model.backend
+def _on_model_device(model: Sequential, *losses) -> None:
+    """Put the losses on the model's device."""
     for loss in losses:
-        if loss is not None and hasattr(loss, "to") and loss.backend is not backend:
-            loss.to(backend)
-    return _ToDevice(backend)
+        if loss is not None and hasattr(loss, "to") and loss.backend is not model.backend:
+            loss.to(model.backend)
 
 
 def _batches(data, batch_size: int, shuffle: bool, rng) -> BatchIterator:
@@ -115,11 +97,11 @@ def evaluate(model: Sequential, loss_fn: CrossEntropyLoss, data, batch_size: int
     """Mean loss and accuracy of ``model`` (in eval mode) over ``data`` = (x, y) or a BatchIterator."""
     was_training = model.training
     model.eval()
-    to_device = _on_model_device(model, loss_fn)
+    _on_model_device(model, loss_fn)
     total_loss, correct, count = 0.0, 0, 0
     try:
         for xb, yb in _batches(data, batch_size, shuffle=False, rng=None):
-            logits = model.forward(to_device(xb), False)
+            logits = model.forward(model.backend.stage(xb, "batch"), False)
             total_loss += float(loss_fn(logits, yb)) * (len(yb) if loss_fn.reduction == "mean" else 1)
             correct += model.backend.count_correct(logits, yb)
             count += len(yb)
@@ -183,7 +165,7 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
         raise ValueError(f"fit: the teacher is on {teacher.backend.name} but the model is on {model.backend.name}; "
                          f"move it with teacher.to({model.backend.name!r})")
     backend = model.backend
-    to_device = _on_model_device(model, loss_fn, train_loss)
+    _on_model_device(model, loss_fn, train_loss)
     last_good = backend.clone(model.flat.data)
     params = model.parameters()
     model.train()
@@ -203,7 +185,7 @@ def fit(model: Sequential, loss_fn: CrossEntropyLoss, optimizer: Optimizer, trai
             state.global_step += 1
             if augment is not None:
                 xb = augment(xb)
-            xb = to_device(xb)
+            xb = backend.stage(xb, "batch")
             logits = model.forward(xb, True)
             if teacher is not None:
                 loss = train_loss(logits, yb, teacher.forward(xb, False))
