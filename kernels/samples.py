@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
-from kernels.shapes import conv2d_workspace_shapes, conv_out_size
+from kernels.shapes import conv2d_group, conv2d_workspace_shapes, conv_out_size
 
 __all__ = ["Sample", "sample", "functions", "SCALES"]
 
@@ -215,8 +215,8 @@ def _im2col(c: _Ctx):
 
 
 def _col_layout(x, kh, kw, sh, sw, ph, pw, nchunks, size, backend):
-    """The flat ``col`` conv2d_forward of ``backend`` writes (CPU: chunked, stride-1 "wide" grid; CUDA:
-    standard im2col (C*KH*KW, N*OH*OW) row-major at the start), NaN elsewhere."""
+    """The flat ``col`` conv2d_forward of ``backend`` writes with one block per chunk (CPU: chunk t's samples in
+    slot t, stride-1 "wide" grid; CUDA: standard im2col (C*KH*KW, N*OH*OW) row-major at the start), NaN elsewhere."""
     n, ch, h, w = x.shape
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(w, kw, sw, pw)
     ckk = ch * kh * kw
@@ -238,9 +238,10 @@ def _col_layout(x, kh, kw, sh, sw, ph, pw, nchunks, size, backend):
     if backend == "cuda":
         col[:ckk * n * per] = blocks.transpose(1, 0, 2).reshape(-1)
         return col
+    slot = ckk * conv2d_group(n, nchunks) * per
     for t in range(nchunks):
         n0, n1 = n * t // nchunks, n * (t + 1) // nchunks
-        col[ckk * n0 * per:ckk * n1 * per] = blocks[n0:n1].transpose(1, 0, 2).reshape(-1)
+        col[t * slot:t * slot + ckk * (n1 - n0) * per] = blocks[n0:n1].transpose(1, 0, 2).reshape(-1)
     return col
 
 

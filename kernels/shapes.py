@@ -14,20 +14,31 @@ def conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw) -> int:
     return oh * (w + 2 * pw) if sh == 1 and sw == 1 else oh * ow
 
 
-def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks):
+def conv2d_group(n: int, nchunks: int, group: int | None = None) -> int:
+    """Samples per GEMM block: ``group``, or ceil(N / nchunks) (one block per chunk) when None."""
+    return -(-n // nchunks) if group is None else max(1, min(group, -(-n // nchunks)))
+
+
+def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=None):
     """Shapes of (col, ws_y, ws_xp, ws_dw) for conv2d_forward / conv2d_backward (ws_g has ws_y's shape,
     ws_dcol col's, ws_dxp ws_xp's).
 
-    The batch is split into ``nchunks`` contiguous sample ranges, one per thread; chunk t's im2col
-    matrix (C*KH*KW, samples_t * S) and GEMM output (O, samples_t * S) are contiguous slices of the
-    flat ``col`` / ``ws_y``, so each thread runs its own single-threaded BLAS GEMM (S: columns per
-    sample, conv2d_columns_per_sample). Stride 1 uses the "wide" grid: x is padded once into ws_xp
-    (N, C, H+2PH+1, W+2PW) and each im2col row of a (sample, channel, tap) is ONE contiguous run of
-    the padded plane (15-20x faster than OH runs of OW: kernels/lab/conv_layouts.py); other strides
-    use the standard layout and no padded copy. ws_dw holds one (C*KH*KW, O) partial per chunk.
+    The batch is split into ``nchunks`` contiguous sample ranges, one per thread; a chunk works through its
+    samples in blocks of G = conv2d_group(N, nchunks, group) samples, and the workspaces hold one block per
+    chunk ("slot" t): the im2col block (C*KH*KW, G*S) at col[t*C*KH*KW*G*S:], the GEMM output (O, G*S) at
+    ws_y[t*O*G*S:], and each thread runs its own single-threaded BLAS GEMM on them (S: columns per sample,
+    conv2d_columns_per_sample). Blocks sized to the cache keep im2col -> GEMM -> epilogue in L2: a batch-sized
+    im2col matrix streams through memory instead. G is recovered by the kernels as col.size //
+    (nchunks*C*KH*KW*S), so every backend sees it through the workspace sizes (G = ceil(N/nchunks), the default,
+    is one block per chunk: with nchunks = 1 the whole batch). Stride 1 uses the "wide" grid: each sample is
+    padded into its chunk's plane of ws_xp (nchunks, C, H+2PH+1, W+2PW) and each im2col row of a (sample, channel,
+    tap) is ONE contiguous run of the padded plane (15-20x faster than OH runs of OW:
+    kernels/lab/conv_layouts.py); other strides use the standard layout and no padded copy. ws_dw holds, per
+    chunk, a (C*KH*KW, O) partial of dw, one more for a block's product and an (O,) partial of db.
     """
     n, c, h, w = x_shape
     o, _, kh, kw = w_shape
-    cols = n * conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw)
-    xp = (n, c, h + 2 * ph + 1, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
-    return (c * kh * kw * cols,), (o * cols,), xp, (nchunks * c * kh * kw * o,)
+    slots = nchunks * conv2d_group(n, nchunks, group)
+    cols = slots * conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw)
+    xp = (nchunks, c, h + 2 * ph + 1, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
+    return (c * kh * kw * cols,), (o * cols,), xp, (nchunks * (2 * c * kh * kw + 1) * o,)

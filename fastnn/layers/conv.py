@@ -1,7 +1,8 @@
 """Conv2d: PyTorch's ``nn.Conv2d`` (cross-correlation, zero padding, stride; groups=dilation=1).
 
-x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = (H + 2*PH - KH) // SH + 1. im2col + one GEMM per
-call (kernels/cpu/conv.py); the forward im2col buffer is reused by backward.
+x (N, C_in, H, W) -> y (N, C_out, OH, OW), OH = (H + 2*PH - KH) // SH + 1. im2col + GEMM in cache-sized
+blocks of samples, one chunk of the batch per thread (kernels/cpu/conv.py); backward reuses the forward's
+im2col block when a chunk is a single block.
 """
 
 from __future__ import annotations
@@ -91,34 +92,35 @@ class Conv2d(Module):
         n, o, oh, ow = self.output_shape(x.shape)
         kh, kw = self.kernel_size
         y = self._buffer("y", (n, o, oh, ow))
-        nchunks = self._chunks(x.shape)
+        nchunks, group = self._chunks(x.shape)
         col_shape, ws_y_shape, xp_shape, _ = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
-                                                                     *self.padding, nchunks)
+                                                                     *self.padding, nchunks, group)
         col = self._buffer("col", col_shape)
         ws_y = self._buffer("ws_y", ws_y_shape)
         ws_xp = self._buffer("ws_xp", xp_shape)
         b = self.bias.data if self.bias is not None else self._no_bias
         self.backend.k.conv2d_forward(y, col, ws_y, ws_xp, x, self.weight.data, b, *self.stride, *self.padding, act,
                                       alpha, nchunks)
-        self._x, self._y, self._col, self._act, self._alpha, self._nchunks = x, y, col, act, alpha, nchunks
+        self._x, self._y, self._col, self._act, self._alpha = x, y, col, act, alpha
+        self._nchunks, self._group = nchunks, group
         return y
 
-    def _chunks(self, x_shape: tuple[int, ...]) -> int:
-        """Batch chunks: at least one per thread, and small enough that a chunk's im2col block
-        (C*KH*KW x samples x columns) stays in cache between its im2col and its GEMM."""
+    def _chunks(self, x_shape: tuple[int, ...]) -> tuple[int, int | None]:
+        """(chunks, samples per block): one chunk per thread, each working through blocks small enough that
+        the block's im2col matrix (C*KH*KW x samples x columns, float32) stays in cache from its im2col to its
+        GEMM. A backend without cache chunks gets one chunk of one block (the whole batch)."""
         if not self.backend.cache_chunks:
-            return 1
+            return 1, None
         per_sample = conv2d_columns_per_sample(x_shape, self.weight.shape, *self.stride, *self.padding)
-        block = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * per_sample * 4
-        n = x_shape[0]
-        return max(1, min(n, max(self.backend.num_threads(), -(-n * block // CHUNK_BYTES))))
+        sample_bytes = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * per_sample * 4
+        return max(1, min(x_shape[0], self.backend.num_threads())), max(1, CHUNK_BYTES // sample_bytes)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, col, nchunks = self._x, self._col, self._nchunks
         dy = self._check_grad(dy, self._y.shape)
         dx = self._buffer("dx", x.shape)
         _, ws_y_shape, xp_shape, dw_shape = conv2d_workspace_shapes(x.shape, self.weight.shape, *self.stride,
-                                                                    *self.padding, nchunks)
+                                                                    *self.padding, nchunks, self._group)
         ws_dcol = self._buffer("ws_dcol", col.shape) if need_dx else col
         ws_g = self._buffer("ws_y", ws_y_shape)   # the forward's ws_y, free by now
         ws_dw = self._buffer("ws_dw", dw_shape)

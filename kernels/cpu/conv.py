@@ -1,16 +1,19 @@
-"""2-D convolution as im2col + BLAS GEMM, the batch split into one chunk per thread.
+"""2-D convolution as im2col + BLAS GEMM in cache-sized blocks, the batch split into one chunk per thread.
 
-Per chunk t (samples n0..n1, in a prange; BLAS is single-threaded, numba owns the threads):
-forward:  col_t = im2col(x[n0:n1]) (C*KH*KW, cols_t);  ws_y_t = W2 @ col_t (O, cols_t)
+Chunk t (samples n0..n1, in a prange; BLAS is single-threaded, numba owns the threads) works through its
+samples in blocks of G (G = col.size // (nchunks*C*KH*KW*S), S columns per sample: kernels/shapes.py), each
+block in the chunk's slot of the workspaces, so im2col -> GEMM -> epilogue stays in cache:
+forward:  col_t = im2col(x[block]) (C*KH*KW, G*S);  ws_y_t = W2 @ col_t (O, G*S)
           y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
-backward: g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  partial_t = col_t @ g_t.T
-          dx[n0:n1] = col2im(W2.T @ g_t) if need_dx;  then db += row sums of g, dw += sum_t partial_t.T
-W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). Flat workspaces
-and the two column layouts (stride 1: "wide" grid over the padded copy ws_xp; other strides:
-standard im2col): kernels/shapes.py. The forward col is reused in backward. Per-sample work runs in
-serial helpers: numba vectorizes their loops, not scalar loops written inline in a prange body.
-Each layout has its own prange kernel, chosen in Python by conv2d_forward / conv2d_backward (cold compile:
-kernels/lab/compile_time.py).
+backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise);
+          g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  dwpart_t += col_t @ g_t.T,
+          dbpart_t += row sums of g_t;  dx[block] = col2im(W2.T @ g_t) if need_dx
+          then dw += sum_t dwpart_t.T and db += sum_t dbpart_t (serial, after the parallel region).
+W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). The two column layouts
+(stride 1: "wide" grid over the chunk's padded plane ws_xp[t]; other strides: standard im2col) and the
+workspaces: kernels/shapes.py conv2d_workspace_shapes. Per-sample work runs in serial helpers: numba
+vectorizes their loops, not scalar loops written inline in a prange body. Each layout has its own prange
+kernel, chosen in Python by conv2d_forward / conv2d_backward (cold compile: kernels/lab/compile_time.py).
 """
 
 import numpy as np
@@ -28,6 +31,46 @@ __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 def _chunk(n, nchunks, t):
     """Samples [n0, n1) of chunk t."""
     return n * t // nchunks, n * (t + 1) // nchunks
+
+
+@jit
+def _block(buf, rows, t, cap, cols):
+    """The (rows, cols) matrix at the start of slot t of a flat workspace of slots of rows*cap elements."""
+    return buf[t * rows * cap:t * rows * cap + rows * cols].reshape(rows, cols)
+
+
+@jit
+def _grad_slot(ws_dw, ckk, o, t):
+    """Chunk t's part of ws_dw: the dw partial (C*KH*KW, O), a block's product (same shape), the db partial (O,)."""
+    base = t * (2 * ckk + 1) * o
+    part = ws_dw[base:base + ckk * o].reshape(ckk, o)
+    prod = ws_dw[base + ckk * o:base + 2 * ckk * o].reshape(ckk, o)
+    return part, prod, ws_dw[base + 2 * ckk * o:base + (2 * ckk + 1) * o]
+
+
+@jit
+def _accumulate_block(part, prod, dbp, col_b, g_b, first):
+    """part (=|+=) col_b @ g_b.T and dbp (=|+=) row sums of g_b: a block's dw and db contributions."""
+    np.dot(col_b, g_b.T, part if first else prod)
+    if not first:
+        for r in range(part.shape[0]):
+            for oi in range(part.shape[1]):
+                part[r, oi] += prod[r, oi]
+    for oi in range(g_b.shape[0]):
+        acc = g_b[oi, 0] * 0
+        for q in range(g_b.shape[1]):
+            acc += g_b[oi, q]
+        dbp[oi] = acc if first else dbp[oi] + acc
+
+
+@jit
+def _clear_slot(part, dbp):
+    """An empty chunk's partials are zero."""
+    for r in range(part.shape[0]):
+        for oi in range(part.shape[1]):
+            part[r, oi] = 0
+    for oi in range(dbp.size):
+        dbp[oi] = 0
 
 
 @jit
@@ -100,18 +143,26 @@ def _act_grad(ws_g, dy, y, col0, row, act, alpha):
                 g[q] = 0
 
 
+def _per_block(col, ckk, per, nchunks):
+    """G: the samples one slot of ``col`` holds (kernels/shapes.py conv2d_workspace_shapes)."""
+    return col.size // (nchunks * ckk * per)
+
+
 def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
     """Stride 1: the "wide" kernel; other strides: the standard one. Chosen here, in Python, so that a model
     compiles only the layouts it uses (a jitted switch compiles both: ~2 s more of cold compile). One chunk
     runs serially: entering a parallel region costs ~50 us, a batch-1 layer's whole work."""
+    ckk = w.size // w.shape[0]
     if sh == 1 and sw == 1:
-        args = (y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks)
+        group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
+        args = (y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group)
         if nchunks == 1:
             _forward_wide_chunk(*args, 0)
         else:
             _forward_wide(*args)
     else:
-        args = (y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
+        group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
+        args = (y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group)
         if nchunks == 1:
             _forward_strided_chunk(*args, 0)
         else:
@@ -119,8 +170,8 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
 
 
 @jit
-def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, t):
-    """Chunk t of the stride-1 forward: im2col (wide), one GEMM, the epilogue."""
+def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group, t):
+    """Chunk t of the stride-1 forward: per block, im2col (wide), one GEMM, the epilogue."""
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
@@ -128,68 +179,73 @@ def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunk
     per = oh * row         # GEMM columns per sample
     w2 = w.reshape(o, ckk)
     n0, n1 = _chunk(n, nchunks, t)
-    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-    y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-    for bi in range(n0, n1):
-        _im2col_wide_sample(col_t, (bi - n0) * per, ws_xp[bi], x[bi], kh, kw, ph, pw, oh)
-    np.dot(w2, col_t, y_t)
-    for bi in range(n0, n1):
-        _epilogue(y[bi], y_t, b, (bi - n0) * per, row, act, alpha)
+    for a in range(n0, n1, group):
+        m = min(n1 - a, group)
+        col_b, y_b = _block(col, ckk, t, group * per, m * per), _block(ws_y, o, t, group * per, m * per)
+        for i in range(m):
+            _im2col_wide_sample(col_b, i * per, ws_xp[t], x[a + i], kh, kw, ph, pw, oh)
+        np.dot(w2, col_b, y_b)
+        for i in range(m):
+            _epilogue(y[a + i], y_b, b, i * per, row, act, alpha)
 
 
 @pjit
-def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks):
+def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group):
     for t in prange(nchunks):
-        _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, t)
+        _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group, t)
 
 
 @jit
-def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, t):
-    """Chunk t of the strided forward: im2col, one GEMM, the epilogue."""
+def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t):
+    """Chunk t of the strided forward: per block, im2col, one GEMM, the epilogue."""
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
     n0, n1 = _chunk(n, nchunks, t)
-    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-    y_t = ws_y[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-    for bi in range(n0, n1):
-        im2col_sample(col_t, (bi - n0) * per, x[bi], kh, kw, sh, sw, ph, pw, oh, ow)
-    np.dot(w2, col_t, y_t)
-    for bi in range(n0, n1):
-        _epilogue(y[bi], y_t, b, (bi - n0) * per, ow, act, alpha)
+    for a in range(n0, n1, group):
+        m = min(n1 - a, group)
+        col_b, y_b = _block(col, ckk, t, group * per, m * per), _block(ws_y, o, t, group * per, m * per)
+        for i in range(m):
+            im2col_sample(col_b, i * per, x[a + i], kh, kw, sh, sw, ph, pw, oh, ow)
+        np.dot(w2, col_b, y_b)
+        for i in range(m):
+            _epilogue(y[a + i], y_b, b, i * per, ow, act, alpha)
 
 
 @pjit
-def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks):
+def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group):
     for t in prange(nchunks):
-        _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, t)
+        _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t)
 
 
 def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
                     need_dx, nchunks):
     """The layout's kernel (see conv2d_forward), then the serial reduction of the per-chunk partials."""
+    ckk = w.size // w.shape[0]
     if sh == 1 and sw == 1:
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks)
+        group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group)
         if nchunks == 1:
             _backward_wide_chunk(*args, 0)
         else:
             _backward_wide(*args)
-        per = y.shape[2] * ws_dxp.shape[3]
     else:
-        args = (dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks)
+        group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
+        args = (dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, group)
         if nchunks == 1:
             _backward_strided_chunk(*args, 0)
         else:
             _backward_strided(*args)
-        per = y.shape[2] * y.shape[3]
-    _reduce_grads(dw, db, ws_dw, ws_g, y.shape[0], per, nchunks)
+    _reduce_grads(dw, db, ws_dw, nchunks)
 
 
 @jit
-def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks, t):
-    """Chunk t of the stride-1 backward: g, its dw partial, dcol and col2im (wide)."""
+def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks,
+                         group, t):
+    """Chunk t of the stride-1 backward, per block: col (kept or recomputed), g, its dw/db partials, dcol and
+    col2im (wide)."""
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
@@ -197,66 +253,77 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw
     per = oh * row
     w2 = w.reshape(o, ckk)
     n0, n1 = _chunk(n, nchunks, t)
-    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-    g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-    for bi in range(n0, n1):
-        _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, row, act, alpha)
-    np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
-    if need_dx:
-        dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        np.dot(w2.T, g_t, dcol_t)
-        for bi in range(n0, n1):
-            _col2im_wide_sample(dx[bi], ws_dxp[bi], dcol_t, (bi - n0) * per, kh, kw, ph, pw, oh)
+    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
+    if n1 == n0:
+        _clear_slot(part, dbp)
+    for a in range(n0, n1, group):
+        m = min(n1 - a, group)
+        col_b, g_b = _block(col, ckk, t, group * per, m * per), _block(ws_g, o, t, group * per, m * per)
+        for i in range(m):
+            if n1 - n0 > group:
+                _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], kh, kw, ph, pw, oh)
+            _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
+        _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
+        if need_dx:
+            dcol_b = _block(ws_dcol, ckk, t, group * per, m * per)
+            np.dot(w2.T, g_b, dcol_b)
+            for i in range(m):
+                _col2im_wide_sample(dx[a + i], ws_dxp[t], dcol_b, i * per, kh, kw, ph, pw, oh)
 
 
 @pjit
-def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks):
+def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group):
     for t in prange(nchunks):
-        _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, w, y, ph, pw, act, alpha, need_dx, nchunks, t)
+        _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx,
+                             nchunks, group, t)
 
 
 @jit
-def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, t):
-    """Chunk t of the strided backward: g, its dw partial, dcol and col2im."""
+def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
+                            nchunks, group, t):
+    """Chunk t of the strided backward, per block: col (kept or recomputed), g, its dw/db partials, dcol and
+    col2im."""
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
     n0, n1 = _chunk(n, nchunks, t)
-    col_t = col[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-    g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
-    for bi in range(n0, n1):
-        _act_grad(g_t, dy[bi], y[bi], (bi - n0) * per, ow, act, alpha)
-    np.dot(col_t, g_t.T, ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o))
-    if need_dx:
-        dcol_t = ws_dcol[ckk * n0 * per:ckk * n1 * per].reshape(ckk, (n1 - n0) * per)
-        np.dot(w2.T, g_t, dcol_t)
-        for bi in range(n0, n1):
-            col2im_sample(dx[bi], dcol_t, (bi - n0) * per, kh, kw, sh, sw, ph, pw, oh, ow)
+    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
+    if n1 == n0:
+        _clear_slot(part, dbp)
+    for a in range(n0, n1, group):
+        m = min(n1 - a, group)
+        col_b, g_b = _block(col, ckk, t, group * per, m * per), _block(ws_g, o, t, group * per, m * per)
+        for i in range(m):
+            if n1 - n0 > group:
+                im2col_sample(col_b, i * per, x[a + i], kh, kw, sh, sw, ph, pw, oh, ow)
+            _act_grad(g_b, dy[a + i], y[a + i], i * per, ow, act, alpha)
+        _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
+        if need_dx:
+            dcol_b = _block(ws_dcol, ckk, t, group * per, m * per)
+            np.dot(w2.T, g_b, dcol_b)
+            for i in range(m):
+                col2im_sample(dx[a + i], dcol_b, i * per, kh, kw, sh, sw, ph, pw, oh, ow)
 
 
 @pjit
-def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks):
+def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks,
+                      group):
     for t in prange(nchunks):
-        _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, w, y, sh, sw, ph, pw, act, alpha, need_dx,
-                                nchunks, t)
+        _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
+                                nchunks, group, t)
 
 
 @jit
-def _reduce_grads(dw, db, ws_dw, ws_g, n, per, nchunks):
-    """db[o] += sum over chunks of g_t's row o;  dw2 += sum_t partial_t.T  (dw2 = dw as (O, C*KH*KW))."""
+def _reduce_grads(dw, db, ws_dw, nchunks):
+    """dw2 += sum_t part_t.T and db += sum_t dbpart_t over the chunks' slots (dw2 = dw as (O, C*KH*KW))."""
     o, ckk = dw.shape[0], dw.size // dw.shape[0]
     dw2 = dw.reshape(o, ckk)
     for t in range(nchunks):
-        n0, n1 = _chunk(n, nchunks, t)
-        g_t = ws_g[o * n0 * per:o * n1 * per].reshape(o, (n1 - n0) * per)
+        part, _, dbp = _grad_slot(ws_dw, ckk, o, t)
         for oi in range(o):
-            acc = db[oi] * 0
-            for q in range(g_t.shape[1]):
-                acc += g_t[oi, q]
-            db[oi] += acc
-        part = ws_dw[t * ckk * o:(t + 1) * ckk * o].reshape(ckk, o)
+            db[oi] += dbp[oi]
         for r in range(ckk):
             for oi in range(o):
                 dw2[oi, r] += part[r, oi]

@@ -67,16 +67,16 @@ def run_col2im(mod, col, xshape, kh, kw, sh, sw, ph, pw):
     return dx
 
 
-def forward(mod, x, w, b, sh, sw, ph, pw, act, alpha, nchunks=2):
-    """Run conv2d_forward with the batch split into ``nchunks``; returns y and the workspaces backward
-    reuses (col, ws_y, ws_xp, ws_dw shape, nchunks)."""
+def forward(mod, x, w, b, sh, sw, ph, pw, act, alpha, nchunks=2, group=None):
+    """Run conv2d_forward with the batch split into ``nchunks`` of blocks of ``group`` samples; returns y and
+    the workspaces backward reuses (col, ws_y, ws_xp, ws_dw shape, nchunks)."""
     n, c, h, wd = x.shape
     o, _, kh, kw = w.shape
     oh, ow = conv_out_size(h, kh, sh, ph), conv_out_size(wd, kw, sw, pw)
     dt = x.dtype
     y = np.full((n, o, oh, ow), np.nan, dtype=dt)
     nchunks = max(1, min(n, nchunks))
-    col_s, y_s, xp_s, dw_s = CPU.conv2d_workspace_shapes(x.shape, w.shape, sh, sw, ph, pw, nchunks)
+    col_s, y_s, xp_s, dw_s = CPU.conv2d_workspace_shapes(x.shape, w.shape, sh, sw, ph, pw, nchunks, group)
     ws = tuple(np.full(s, np.nan, dtype=dt) for s in (col_s, y_s, xp_s))
     mod.conv2d_forward(y, *ws, x, w, b, sh, sw, ph, pw, act, alpha, nchunks)
     return y, (*ws, dw_s, nchunks)
@@ -283,19 +283,24 @@ def test_property_col2im_is_adjoint_of_im2col(case, seed):
 # ------------------------------------------------------------------------- thread chunks
 
 
-@pytest.mark.parametrize("nchunks", [1, 2, 3, 5])
+@pytest.mark.parametrize(("nchunks", "group"), [(1, None), (2, None), (3, None), (5, None), (1, 2), (2, 1),
+                                                (2, 2), (1, 4)])
 @pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0)],
                          ids=["wide", "strided"])
-def test_batch_split_into_chunks_matches_reference(case, nchunks):
-    """Each chunk runs its own GEMM on its column block: every split of the batch (incl. uneven ones
-    and one sample per chunk) must give the reference's outputs and accumulated gradients."""
+def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, group):
+    """Each chunk runs one GEMM per block of ``group`` samples in its slot of the workspaces: every split of
+    the batch (uneven chunks, one sample per chunk, several blocks per chunk with a short last block, where
+    backward recomputes the im2col the forward overwrote) must give the reference's outputs and accumulated
+    gradients."""
     *_, sh, sw, ph, pw = case
     x, wt, b = make_inputs(case, np.float64, seed=3)
     y_ref, _ = forward(REF, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0)
-    y, ws = forward(CPU, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0, nchunks=nchunks)
-    assert_close(y, y_ref, np.float64, what=f"y with {nchunks} chunks")
+    y, ws = forward(CPU, x, wt, b, sh, sw, ph, pw, ACT_TANH, 0.0, nchunks=nchunks, group=group)
+    what = f"with {nchunks} chunks of blocks of {group}"
+    assert_close(y, y_ref, np.float64, what=f"y {what}")
     dy = np.random.default_rng(4).standard_normal(y.shape)
-    ref = backward(REF, dy, ws, x, wt, y_ref, sh, sw, ph, pw, ACT_TANH, 0.0, True)
-    got = backward(CPU, dy, ws, x, wt, y, sh, sw, ph, pw, ACT_TANH, 0.0, True)
+    dw0, db0 = np.ones_like(wt), np.full(wt.shape[0], 0.5)
+    ref = backward(REF, dy, ws, x, wt, y_ref, sh, sw, ph, pw, ACT_TANH, 0.0, True, dw0, db0)
+    got = backward(CPU, dy, ws, x, wt, y, sh, sw, ph, pw, ACT_TANH, 0.0, True, dw0, db0)
     for name, a, r in zip(("dx", "dw", "db"), got, ref):
-        assert_close(a, r, np.float64, what=f"{name} with {nchunks} chunks")
+        assert_close(a, r, np.float64, what=f"{name} {what}")
