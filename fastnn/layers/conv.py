@@ -17,7 +17,7 @@ from fastnn.params import Parameter
 from kernels.codes import ACT_NONE, FUSED_EPILOGUE_ACTS
 from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes
 
-CHUNK_BYTES = int(os.environ.get("FASTNN_CONV_CHUNK_BYTES", 1 << 19))
+CHUNK_BYTES = int(os.environ.get("FASTNN_CONV_CHUNK_BYTES", 1 << 18))
 
 
 class Conv2d(Module):

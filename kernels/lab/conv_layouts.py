@@ -45,14 +45,14 @@ def main() -> None:
         b = rng.standard_normal(o).astype(np.float32)
         oh, ow = conv_out_size(h, k, 1, p), conv_out_size(wd, k, 1, p)
         expected = np.empty((n, o, oh, ow), np.float32)
-        ref.conv2d_forward(expected, None, None, None, x, w, b, 1, 1, p, p, 1, 0.0)
+        ref.conv2d_forward(expected, None, None, None, x, w, b, 1, 1, p, p, 1, 0.0, 1)
         y = np.empty_like(expected)
         col = np.empty((c * k * k, n * oh * ow), np.float32)
         ws_y = np.empty((o, n * oh * ow), np.float32)
-        wide = [np.empty(s, np.float32) for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, p, p)]
+        wide = [np.empty(s, np.float32) for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, p, p, 1)[:3]]
         compare(f"conv fwd+relu {x.shape} -> {o}ch k{k} p{p}", {
             "standard im2col": lambda: conv_standard(cpu, y, col, ws_y, x, w, b, p, p),
-            "wide (kernels.cpu)": lambda: (cpu.conv2d_forward(y, *wide, x, w, b, 1, 1, p, p, 1, 0.0), y)[1],
+            "wide (kernels.cpu)": lambda: (cpu.conv2d_forward(y, *wide, x, w, b, 1, 1, p, p, 1, 0.0, 1), y)[1],
         }, expected)
 
 
