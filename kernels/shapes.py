@@ -19,6 +19,16 @@ def conv2d_group(n: int, nchunks: int, group: int | None = None) -> int:
     return -(-n // nchunks) if group is None else max(1, min(group, -(-n // nchunks)))
 
 
+WINOGRAD_MIN_CHANNELS = 16
+WINOGRAD_PLANE_PAD = 16   # elements between the 16 planes of V and M (kernels/cpu/winograd.py)
+
+
+def conv2d_winograd(x_shape, w_shape, sh, sw) -> bool:
+    """Whether the CPU forward uses Winograd F(2x2, 3x3) (kernels/cpu/winograd.py): 3x3 kernels, stride 1, at
+    least WINOGRAD_MIN_CHANNELS input channels (fewer: the 16 GEMMs are too thin; kernels/lab/winograd.py)."""
+    return w_shape[2] == 3 and w_shape[3] == 3 and sh == 1 and sw == 1 and x_shape[1] >= WINOGRAD_MIN_CHANNELS
+
+
 def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=None):
     """Shapes of (col, ws_y, ws_xp, ws_dw) for conv2d_forward / conv2d_backward (ws_g has ws_y's shape,
     ws_dcol col's, ws_dxp ws_xp's).
@@ -35,10 +45,20 @@ def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=Non
     tap) is ONE contiguous run of the padded plane (15-20x faster than OH runs of OW:
     kernels/lab/conv_layouts.py); other strides use the standard layout and no padded copy. ws_dw holds, per
     chunk, a (C*KH*KW, O) partial of dw, one more for a block's product and an (O,) partial of db.
+    Winograd forward (conv2d_winograd): ws_y grows to hold, per slot, a block's V (16, C, G*TH*TW) and M
+    (16, O, G*TH*TW) (planes WINOGRAD_PLANE_PAD apart), plus the transformed filter U (16, O, C) at its end, and
+    ws_xp to hold a sample's (C, 2*TH+2, 2*TW+2) padded planes (TH, TW = ceil(OH/2), ceil(OW/2)), reused as the
+    output transform's (8, TH*TW) scratch.
     """
     n, c, h, w = x_shape
     o, _, kh, kw = w_shape
     slots = nchunks * conv2d_group(n, nchunks, group)
     cols = slots * conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw)
-    xp = (nchunks, c, h + 2 * ph + 1, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
-    return (c * kh * kw * cols,), (o * cols,), xp, (nchunks * (2 * c * kh * kw + 1) * o,)
+    ws_y, rows = o * cols, h + 2 * ph + 1
+    if conv2d_winograd(x_shape, w_shape, sh, sw):
+        th, tw = (conv_out_size(h, kh, sh, ph) + 1) // 2, (conv_out_size(w, kw, sw, pw) + 1) // 2
+        cap = slots // nchunks * th * tw
+        ws_y = max(ws_y, nchunks * 16 * ((c + o) * cap + 2 * WINOGRAD_PLANE_PAD) + 16 * o * c)
+        rows = max(rows, -(-(2 * th + 2) * (2 * tw + 2) // (w + 2 * pw)))
+    xp = (nchunks, c, rows, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
+    return (c * kh * kw * cols,), (ws_y,), xp, (nchunks * (2 * c * kh * kw + 1) * o,)

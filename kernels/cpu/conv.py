@@ -22,7 +22,16 @@ from numba import prange
 from kernels.cpu._jit import jit, pjit
 from kernels.cpu.activation import activate, activation_grad
 from kernels.cpu.im2col import col2im_sample, im2col_sample
-from kernels.shapes import conv2d_workspace_shapes
+from kernels.cpu.winograd import (
+    PLANE_PAD,
+    filter_transform,
+    input_transform,
+    output_transform,
+    pad_planes,
+    tile_products,
+    winograd_tiles,
+)
+from kernels.shapes import conv2d_winograd, conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 
@@ -153,7 +162,16 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
     compiles only the layouts it uses (a jitted switch compiles both: ~2 s more of cold compile). One chunk
     runs serially: entering a parallel region costs ~50 us, a batch-1 layer's whole work."""
     ckk = w.size // w.shape[0]
-    if sh == 1 and sw == 1:
+    if conv2d_winograd(x.shape, w.shape, sh, sw):
+        group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
+        o, c = w.shape[0], w.shape[1]
+        filter_transform(ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c), w)
+        args = (y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group)
+        if nchunks == 1:
+            _forward_winograd_chunk(*args, 0)
+        else:
+            _forward_winograd(*args)
+    elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
         args = (y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group)
         if nchunks == 1:
@@ -196,6 +214,38 @@ def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, gro
 
 
 @jit
+def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t):
+    """Chunk t of the Winograd F(2x2, 3x3) forward, per block: pad + input transform of each sample into V, the
+    16 tile GEMMs into M, the output transform + bias + act. V and M are in the chunk's slot of ws_y, U (the
+    transformed filter) at its end (kernels/shapes.py conv2d_workspace_shapes)."""
+    n, o, oh, ow = y.shape
+    c = x.shape[1]
+    th_n, tw_n = winograd_tiles(oh, ow)
+    per, cap = th_n * tw_n, group * th_n * tw_n
+    u = ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c)
+    slot = ws_y[t * 16 * ((c + o) * cap + 2 * PLANE_PAD):]
+    v, m = slot[:16 * (c * cap + PLANE_PAD)], slot[16 * (c * cap + PLANE_PAD):]
+    plane = ws_xp[t].reshape(ws_xp[t].size)
+    xp = plane[:c * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(c, 2 * th_n + 2, 2 * tw_n + 2)
+    scratch = plane[:8 * per].reshape(8, per)   # the output transform's, once the planes are consumed
+    n0, n1 = _chunk(n, nchunks, t)
+    for a in range(n0, n1, group):
+        count = min(n1 - a, group) * per
+        for i in range(min(n1 - a, group)):
+            pad_planes(xp, x[a + i], ph, pw)
+            input_transform(v, count, i * per, xp, th_n, tw_n)
+        tile_products(m, u, v, o, c, count)
+        for i in range(min(n1 - a, group)):
+            output_transform(y[a + i], m, count, i * per, b, act, alpha, scratch)
+
+
+@pjit
+def _forward_winograd(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group):
+    for t in prange(nchunks):
+        _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t)
+
+
+@jit
 def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t):
     """Chunk t of the strided forward: per block, im2col, one GEMM, the epilogue."""
     n, o, oh, ow = y.shape
@@ -226,7 +276,9 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
     ckk = w.size // w.shape[0]
     if sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group)
+        fresh = conv2d_winograd(x.shape, w.shape, sh, sw)   # the forward left no im2col block in col
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
+                fresh)
         if nchunks == 1:
             _backward_wide_chunk(*args, 0)
         else:
@@ -243,9 +295,9 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
 
 @jit
 def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks,
-                         group, t):
-    """Chunk t of the stride-1 backward, per block: col (kept or recomputed), g, its dw/db partials, dcol and
-    col2im (wide)."""
+                         group, fresh, t):
+    """Chunk t of the stride-1 backward, per block: col (kept, or recomputed when the chunk has several blocks or
+    ``fresh``: the forward was Winograd), g, its dw/db partials, dcol and col2im (wide)."""
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
@@ -260,7 +312,7 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
         m = min(n1 - a, group)
         col_b, g_b = _block(col, ckk, t, group * per, m * per), _block(ws_g, o, t, group * per, m * per)
         for i in range(m):
-            if n1 - n0 > group:
+            if fresh or n1 - n0 > group:
                 _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], kh, kw, ph, pw, oh)
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
         _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
@@ -272,10 +324,11 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
 
 
 @pjit
-def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group):
+def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
+                   fresh):
     for t in prange(nchunks):
         _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx,
-                             nchunks, group, t)
+                             nchunks, group, fresh, t)
 
 
 @jit

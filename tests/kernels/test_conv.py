@@ -1,7 +1,8 @@
 """im2col / col2im and conv2d_forward / conv2d_backward.
 
 reference == cpu on sampled geometries (batch 1, odd/non-square sizes, stride 2/3, padding, kernels
-1/3/5, non-square kernels, (kh, kw) != (sh, sw)); every fused activation; need_dx; dw/db
+1/3/5, non-square kernels, (kh, kw) != (sh, sw), 3x3 stride-1 with >= 16 channels: the Winograd forward);
+every fused activation; need_dx; dw/db
 accumulation; float64 gradchecks of both backends; PyTorch's
 conv2d (forward and autograd); hypothesis: im2col-GEMM conv == direct conv, col2im adjoint of im2col.
 """
@@ -35,6 +36,9 @@ CASES = [
     (2, 1, 5, 5, 2, 5, 3, 1, 2, 0, 1),  # kernel as tall as the input
     (2, 2, 4, 4, 2, 2, 2, 2, 2, 0, 0),  # kernel == stride (non-overlapping)
     (2, 2, 6, 9, 3, 5, 3, 1, 1, 2, 1),  # stride 1 ("wide" path), non-square kernel, unequal padding
+    (2, 16, 6, 7, 3, 3, 3, 1, 1, 1, 1),  # Winograd forward: odd output width
+    (1, 17, 5, 5, 4, 3, 3, 1, 1, 0, 0),  # Winograd: no padding, odd 3x3 output (partial last tiles)
+    (3, 16, 4, 6, 5, 3, 3, 1, 1, 2, 1),  # Winograd: padding 2 x 1 (output larger than the input)
 ]
 CASE_IDS = ["x".join(map(str, c)) for c in CASES]
 
@@ -285,8 +289,8 @@ def test_property_col2im_is_adjoint_of_im2col(case, seed):
 
 @pytest.mark.parametrize(("nchunks", "group"), [(1, None), (2, None), (3, None), (5, None), (1, 2), (2, 1),
                                                 (2, 2), (1, 4)])
-@pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0)],
-                         ids=["wide", "strided"])
+@pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0),
+                                  (5, 16, 5, 6, 3, 3, 3, 1, 1, 1, 1)], ids=["wide", "strided", "winograd"])
 def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, group):
     """Each chunk runs one GEMM per block of ``group`` samples in its slot of the workspaces: every split of
     the batch (uneven chunks, one sample per chunk, several blocks per chunk with a short last block, where
@@ -304,3 +308,12 @@ def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, gro
     got = backward(CPU, dy, ws, x, wt, y, sh, sw, ph, pw, ACT_TANH, 0.0, True, dw0, db0)
     for name, a, r in zip(("dx", "dw", "db"), got, ref):
         assert_close(a, r, np.float64, what=f"{name} {what}")
+
+
+def test_winograd_cases_take_the_winograd_path():
+    """The Winograd cases above run the Winograd forward (they would silently test im2col if the threshold moved),
+    and the others do not."""
+    from kernels.shapes import conv2d_winograd
+    chosen = [case for case in CASES if conv2d_winograd(case[:4], (case[4], case[1], case[5], case[6]), *case[7:9])]
+    assert chosen == [case for case in CASES if case[1] >= 16]
+    assert len(chosen) == 3

@@ -1,0 +1,69 @@
+"""Lab: stride-1 3x3 conv forward, im2col + GEMM vs Winograd F(2x2, 3x3) (kernels/cpu/winograd.py).
+
+Both run through kernels.cpu.conv2d_forward at batch 64 on 2 chunks; the path is switched with
+kernels.shapes.WINOGRAD_MIN_CHANNELS (the threshold conv2d_winograd applies). Validated against the reference
+before timing. Run: ``python -m kernels.lab.winograd``.
+
+Record (2-core dev machine, shared; ms per forward, best of 7):
+| conv (64 samples)  | im2col G=1/2/4      | Winograd G=1/2/4    |
+|--------------------|---------------------|---------------------|
+| 16->16 28x28       | 3.23 / 3.08 / 3.12  | 2.26 / 2.34 / 2.31  |
+| 32->32 14x14       | 2.40 / 2.50 / 2.81  | 1.88 / 1.82 / 1.70  |
+| 64->64 7x7         | 2.63 / 2.33 / 2.39  | 1.96 / 1.92 / 2.45  |
+| 32->64 16x16       | 4.93 / 4.72 / 4.54  | 3.36 / 3.42 / 3.50  |
+| 8->16 28x28        | 1.01 / 1.90 / 1.74  | 1.52 / 1.49 / 1.95  |  -> Winograd from 16 input channels
+| 6->16 14x14        | 0.33 / 0.29 / 0.30  | 0.67 / 0.78 / 0.73  |
+Per sample, 16->16 28x28: the 16 tile GEMMs (16x16x196) 17 us vs 98 us for the im2col GEMM (16x144x840).
+Transform variants that lost (us per sample, 2 samples per block):
+- output transform as one loop over a tile row reading the 16 M planes and writing both output rows: 27 (16->16
+  28x28), 84 (->64 16x16) vs 9 and 24 for the kept two-stage form (8 loops with 3-4 streams each, then the rows):
+  with ~20 pointers LLVM gives up the runtime alias checks and leaves the loop scalar;
+- input transform split into a row pass and a column pass (8 short loops per tile row): 45-50 vs 14-25 for one
+  loop; planes exactly C*T apart: 97 us (32x16x16) and 54 us (64x7x7) vs 18 and 10.5 with PLANE_PAD elements of
+  padding (planes a power of two bytes apart share L1 sets).
+"""
+
+import numpy as np
+
+import kernels
+import kernels.shapes as shapes
+from kernels.codes import ACT_RELU
+from kernels.lab.harness import best_ms
+from kernels.shapes import conv2d_workspace_shapes
+
+SHAPES = [(16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 16), (8, 16, 28), (6, 16, 14)]   # (C, O, H=W)
+
+
+def main() -> None:
+    cpu, ref = kernels.get("cpu"), kernels.get("reference")
+    rng = np.random.default_rng(0)
+    threshold = shapes.WINOGRAD_MIN_CHANNELS
+    try:
+        for c, o, h in SHAPES:
+            x = rng.standard_normal((64, c, h, h)).astype(np.float32)
+            w = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+            b = rng.standard_normal(o).astype(np.float32)
+            expected = np.empty((64, o, h, h))
+            ref.conv2d_forward(expected, None, None, None, x.astype(np.float64), w.astype(np.float64),
+                               b.astype(np.float64), 1, 1, 1, 1, ACT_RELU, 0.0, 2)
+            times = {}
+            for name, min_channels in (("im2col", 1 << 30), ("winograd", 1)):
+                shapes.WINOGRAD_MIN_CHANNELS = min_channels
+                for group in (1, 2, 4):
+                    ws = [np.empty(s, np.float32)
+                          for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, 1, 1, 2, group)[:3]]
+                    y = np.empty((64, o, h, h), np.float32)
+
+                    def run(ws=ws, y=y):
+                        cpu.conv2d_forward(y, *ws, x, w, b, 1, 1, 1, 1, ACT_RELU, 0.0, 2)
+                        return y
+
+                    np.testing.assert_allclose(run(), expected, rtol=1e-4, atol=1e-4, err_msg=f"{name} G={group}")
+                    times[f"{name} G={group}"] = best_ms(run, reps=10, rounds=7)
+            print(f"conv {c}->{o} {h}x{h} fwd: " + ", ".join(f"{k} {v:.2f} ms" for k, v in times.items()))
+    finally:
+        shapes.WINOGRAD_MIN_CHANNELS = threshold
+
+
+if __name__ == "__main__":
+    main()
