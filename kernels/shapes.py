@@ -29,6 +29,14 @@ def conv2d_winograd(x_shape, w_shape, sh, sw) -> bool:
     return w_shape[2] == 3 and w_shape[3] == 3 and sh == 1 and sw == 1 and x_shape[1] >= WINOGRAD_MIN_CHANNELS
 
 
+def conv2d_winograd_dx(x_shape, w_shape, sh, sw) -> bool:
+    """Whether the CPU backward computes dx by Winograd too: a Winograd forward with at least
+    WINOGRAD_MIN_CHANNELS output channels (the input channels of dx's convolution), at most 9x the input
+    channels (the block's output gradient then fits in the freed dcol slot)."""
+    o, c = w_shape[0], x_shape[1]
+    return conv2d_winograd(x_shape, w_shape, sh, sw) and WINOGRAD_MIN_CHANNELS <= o <= 9 * c
+
+
 def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=None):
     """Shapes of (col, ws_y, ws_xp, ws_dw) for conv2d_forward / conv2d_backward (ws_g has ws_y's shape,
     ws_dcol col's, ws_dxp ws_xp's).
@@ -48,7 +56,9 @@ def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=Non
     Winograd forward (conv2d_winograd): ws_y grows to hold, per slot, a block's V (16, C, G*TH*TW) and M
     (16, O, G*TH*TW) (planes WINOGRAD_PLANE_PAD apart), plus the transformed filter U (16, O, C) at its end, and
     ws_xp to hold a sample's (C, 2*TH+2, 2*TW+2) padded planes (TH, TW = ceil(OH/2), ceil(OW/2)), reused as the
-    output transform's (8, TH*TW) scratch.
+    output transform's (8, TH*TW) scratch. Winograd dx (conv2d_winograd_dx) uses the same space with C and O
+    swapped and the tiles of dx (TH, TW = ceil(H/2), ceil(W/2); the larger counts size the workspaces); the
+    block's output gradient g then lives in its ws_dcol slot (no dcol GEMM).
     """
     n, c, h, w = x_shape
     o, _, kh, kw = w_shape
@@ -56,9 +66,11 @@ def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=Non
     cols = slots * conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw)
     ws_y, rows = o * cols, h + 2 * ph + 1
     if conv2d_winograd(x_shape, w_shape, sh, sw):
-        th, tw = (conv_out_size(h, kh, sh, ph) + 1) // 2, (conv_out_size(w, kw, sw, pw) + 1) // 2
+        # tiles of y (forward) and of dx (backward: a 3x3 stride-1 convolution of dy with padding 2 - p)
+        th = max((conv_out_size(h, kh, sh, ph) + 1) // 2, (h + 1) // 2)
+        tw = max((conv_out_size(w, kw, sw, pw) + 1) // 2, (w + 1) // 2)
         cap = slots // nchunks * th * tw
         ws_y = max(ws_y, nchunks * 16 * ((c + o) * cap + 2 * WINOGRAD_PLANE_PAD) + 16 * o * c)
-        rows = max(rows, -(-(2 * th + 2) * (2 * tw + 2) // (w + 2 * pw)))
+        rows = max(rows, -(-max(c, o) * (2 * th + 2) * (2 * tw + 2) // (c * (w + 2 * pw))))
     xp = (nchunks, c, rows, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
     return (c * kh * kw * cols,), (ws_y,), xp, (nchunks * (2 * c * kh * kw + 1) * o,)

@@ -19,6 +19,7 @@ kernel, chosen in Python by conv2d_forward / conv2d_backward (cold compile: kern
 import numpy as np
 from numba import prange
 
+from kernels.codes import ACT_NONE
 from kernels.cpu._jit import jit, pjit
 from kernels.cpu.activation import activate, activation_grad
 from kernels.cpu.im2col import col2im_sample, im2col_sample
@@ -31,7 +32,7 @@ from kernels.cpu.winograd import (
     tile_products,
     winograd_tiles,
 )
-from kernels.shapes import conv2d_winograd, conv2d_workspace_shapes
+from kernels.shapes import conv2d_winograd, conv2d_winograd_dx, conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 
@@ -165,7 +166,7 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
     if conv2d_winograd(x.shape, w.shape, sh, sw):
         group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
-        filter_transform(ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c), w)
+        filter_transform(ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c), w, False)
         args = (y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group)
         if nchunks == 1:
             _forward_winograd_chunk(*args, 0)
@@ -232,7 +233,7 @@ def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, g
     for a in range(n0, n1, group):
         count = min(n1 - a, group) * per
         for i in range(min(n1 - a, group)):
-            pad_planes(xp, x[a + i], ph, pw)
+            pad_planes(xp, x[a + i].reshape(c, x.shape[2] * x.shape[3]), 0, x.shape[3], x.shape[2], x.shape[3], ph, pw)
             input_transform(v, count, i * per, xp, th_n, tw_n)
         tile_products(m, u, v, o, c, count)
         for i in range(min(n1 - a, group)):
@@ -274,7 +275,16 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
                     need_dx, nchunks):
     """The layout's kernel (see conv2d_forward), then the serial reduction of the per-chunk partials."""
     ckk = w.size // w.shape[0]
-    if sh == 1 and sw == 1:
+    if need_dx and conv2d_winograd_dx(x.shape, w.shape, sh, sw):
+        group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
+        o, c = w.shape[0], w.shape[1]
+        filter_transform(ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o), w, True)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group)
+        if nchunks == 1:
+            _backward_winograd_chunk(*args, 0)
+        else:
+            _backward_winograd(*args)
+    elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         fresh = conv2d_winograd(x.shape, w.shape, sh, sw)   # the forward left no im2col block in col
         args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
@@ -329,6 +339,53 @@ def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, a
     for t in prange(nchunks):
         _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx,
                              nchunks, group, fresh, t)
+
+
+@jit
+def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group, t):
+    """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: col (recomputed: the forward was
+    Winograd) and g (in the ws_dcol slot), the dw/db partials, then dx = the Winograd convolution of g with the
+    rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the chunk's slot of ws_g)."""
+    n, o, oh, _ = y.shape
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
+    ckk = 9 * c
+    row = ws_dxp.shape[3]
+    per = oh * row
+    th_n, tw_n = winograd_tiles(h, wd)
+    per_t, cap = th_n * tw_n, group * th_n * tw_n
+    u = ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o)
+    slot = ws_g[t * 16 * ((c + o) * cap + 2 * PLANE_PAD):]
+    v, m = slot[:16 * (o * cap + PLANE_PAD)], slot[16 * (o * cap + PLANE_PAD):]
+    plane = ws_dxp[t].reshape(ws_dxp[t].size)
+    gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
+    scratch = plane[:8 * per_t].reshape(8, per_t)
+    no_bias = np.zeros(c, dx.dtype)
+    n0, n1 = _chunk(n, nchunks, t)
+    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
+    if n1 == n0:
+        _clear_slot(part, dbp)
+    for a in range(n0, n1, group):
+        k = min(n1 - a, group)
+        col_b = _block(col, ckk, t, group * per, k * per)
+        g_b = ws_dcol[t * ckk * group * per:t * ckk * group * per + o * k * per].reshape(o, k * per)
+        for i in range(k):
+            _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], 3, 3, ph, pw, oh)
+            _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
+        _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
+        count = k * per_t
+        for i in range(k):
+            pad_planes(gp, g_b, i * per, row, oh, y.shape[3], 2 - ph, 2 - pw)
+            input_transform(v, count, i * per_t, gp, th_n, tw_n)
+        tile_products(m, u, v, c, o, count)
+        for i in range(k):
+            output_transform(dx[a + i], m, count, i * per_t, no_bias, ACT_NONE, 0.0, scratch)
+
+
+@pjit
+def _backward_winograd(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group):
+    for t in prange(nchunks):
+        _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks,
+                                 group, t)
 
 
 @jit

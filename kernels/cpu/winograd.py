@@ -27,41 +27,52 @@ def winograd_tiles(oh, ow):
 
 
 @jit
-def _filter_row(u, k, o, c, g0, g1, g2):
-    """u[4k:4k+4, o, c] = (row k of G g) G^T."""
-    u[4 * k, o, c] = g0
-    u[4 * k + 1, o, c] = (g0 + g1 + g2) * 0.5
-    u[4 * k + 2, o, c] = (g0 - g1 + g2) * 0.5
-    u[4 * k + 3, o, c] = g2
+def _filter_row(u, k, i, j, g0, g1, g2):
+    """u[4k:4k+4, i, j] = (row k of G g) G^T, from that row (g0, g1, g2) of G g."""
+    u[4 * k, i, j] = g0
+    u[4 * k + 1, i, j] = (g0 + g1 + g2) * 0.5
+    u[4 * k + 2, i, j] = (g0 - g1 + g2) * 0.5
+    u[4 * k + 3, i, j] = g2
 
 
 @jit
-def filter_transform(u, w):
-    """u (16, O, C) = G w[o, c] G^T for every (o, c); w (O, C, 3, 3)."""
+def _filter_tile(u, i, j, g):
+    """u[:, i, j] = G g G^T for one 3x3 filter g (any 2-D view, e.g. a reversed one)."""
+    _filter_row(u, 0, i, j, g[0, 0], g[0, 1], g[0, 2])
+    _filter_row(u, 1, i, j, (g[0, 0] + g[1, 0] + g[2, 0]) * 0.5, (g[0, 1] + g[1, 1] + g[2, 1]) * 0.5,
+                (g[0, 2] + g[1, 2] + g[2, 2]) * 0.5)
+    _filter_row(u, 2, i, j, (g[0, 0] - g[1, 0] + g[2, 0]) * 0.5, (g[0, 1] - g[1, 1] + g[2, 1]) * 0.5,
+                (g[0, 2] - g[1, 2] + g[2, 2]) * 0.5)
+    _filter_row(u, 3, i, j, g[2, 0], g[2, 1], g[2, 2])
+
+
+@jit
+def filter_transform(u, w, flip):
+    """u (16, O, C) = G w[o, c] G^T for every (o, c); w (O, C, 3, 3). ``flip``: u (16, C, O) of the filter
+    rotated by 180 degrees, w[o, c, ::-1, ::-1] (the input gradient is the stride-1 convolution of the output
+    gradient with it, channels swapped, padding 2 - p)."""
     for o in range(w.shape[0]):
         for c in range(w.shape[1]):
-            g = w[o, c]
-            _filter_row(u, 0, o, c, g[0, 0], g[0, 1], g[0, 2])
-            _filter_row(u, 1, o, c, (g[0, 0] + g[1, 0] + g[2, 0]) * 0.5, (g[0, 1] + g[1, 1] + g[2, 1]) * 0.5,
-                        (g[0, 2] + g[1, 2] + g[2, 2]) * 0.5)
-            _filter_row(u, 2, o, c, (g[0, 0] - g[1, 0] + g[2, 0]) * 0.5, (g[0, 1] - g[1, 1] + g[2, 1]) * 0.5,
-                        (g[0, 2] - g[1, 2] + g[2, 2]) * 0.5)
-            _filter_row(u, 3, o, c, g[2, 0], g[2, 1], g[2, 2])
+            if flip:
+                _filter_tile(u, c, o, w[o, c, ::-1, ::-1])
+            else:
+                _filter_tile(u, o, c, w[o, c])
 
 
 @jit
-def pad_planes(xp, x, ph, pw):
-    """xp (C, HP, WP) = 0, then x (C, H, W) at offset (ph, pw). Explicit loops (no array assignment)."""
+def pad_planes(xp, src, col0, row, h, w, ph, pw):
+    """xp (C, HP, WP) = 0, then the (C, H, W) image stored in src (C, cols) at src[c, col0 + r*row + q] (a
+    contiguous sample: reshape(C, H*W), row = W; a block of the conv's "wide" layout: row = its row stride) at
+    offset (ph, pw). Explicit loops (no array assignment)."""
     c_n, hp, wp = xp.shape
-    h, w = x.shape[1], x.shape[2]
     for c in range(c_n):
         plane = xp[c].reshape(hp * wp)
         for p in range(hp * wp):
             plane[p] = 0
         for r in range(h):
-            src, dst = x[c, r], plane[(r + ph) * wp + pw:]
+            s, dst = src[c, col0 + r * row:], plane[(r + ph) * wp + pw:]
             for q in range(w):
-                dst[q] = src[q]
+                dst[q] = s[q]
 
 
 @jit

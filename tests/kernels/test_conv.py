@@ -39,6 +39,8 @@ CASES = [
     (2, 16, 6, 7, 3, 3, 3, 1, 1, 1, 1),  # Winograd forward: odd output width
     (1, 17, 5, 5, 4, 3, 3, 1, 1, 0, 0),  # Winograd: no padding, odd 3x3 output (partial last tiles)
     (3, 16, 4, 6, 5, 3, 3, 1, 1, 2, 1),  # Winograd: padding 2 x 1 (output larger than the input)
+    (2, 16, 6, 5, 16, 3, 3, 1, 1, 1, 1),  # Winograd forward and dx (>= 16 output channels), odd input width
+    (1, 16, 5, 7, 18, 3, 3, 1, 1, 0, 2),  # Winograd forward and dx: padding 0 x 2, odd sizes
 ]
 CASE_IDS = ["x".join(map(str, c)) for c in CASES]
 
@@ -290,7 +292,7 @@ def test_property_col2im_is_adjoint_of_im2col(case, seed):
 @pytest.mark.parametrize(("nchunks", "group"), [(1, None), (2, None), (3, None), (5, None), (1, 2), (2, 1),
                                                 (2, 2), (1, 4)])
 @pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0),
-                                  (5, 16, 5, 6, 3, 3, 3, 1, 1, 1, 1)], ids=["wide", "strided", "winograd"])
+                                  (5, 16, 5, 6, 16, 3, 3, 1, 1, 1, 1)], ids=["wide", "strided", "winograd"])
 def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, group):
     """Each chunk runs one GEMM per block of ``group`` samples in its slot of the workspaces: every split of
     the batch (uneven chunks, one sample per chunk, several blocks per chunk with a short last block, where
@@ -311,9 +313,13 @@ def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, gro
 
 
 def test_winograd_cases_take_the_winograd_path():
-    """The Winograd cases above run the Winograd forward (they would silently test im2col if the threshold moved),
-    and the others do not."""
-    from kernels.shapes import conv2d_winograd
-    chosen = [case for case in CASES if conv2d_winograd(case[:4], (case[4], case[1], case[5], case[6]), *case[7:9])]
-    assert chosen == [case for case in CASES if case[1] >= 16]
-    assert len(chosen) == 3
+    """The Winograd cases above run the Winograd forward / dx (they would silently test im2col if the thresholds
+    moved), and the others do not."""
+    from kernels.shapes import conv2d_winograd, conv2d_winograd_dx
+
+    def chosen(predicate):
+        return [case for case in CASES if predicate(case[:4], (case[4], case[1], case[5], case[6]), *case[7:9])]
+
+    assert chosen(conv2d_winograd) == [case for case in CASES if case[1] >= 16] and len(chosen(conv2d_winograd)) == 5
+    assert chosen(conv2d_winograd_dx) == [case for case in CASES if case[1] >= 16 and case[4] >= 16]
+    assert len(chosen(conv2d_winograd_dx)) == 2
