@@ -21,8 +21,9 @@ Thread budget: fastnn (numba threads, each chunk calling single-threaded BLAS), 
 any OpenMP runtime starts, otherwise numba's and torch's OpenMP threads spin against each other.
 torch is optional: without it the table has the fastnn and NumPy columns only.
 
-``--startup`` times fresh interpreters (``python -c``), wall clock seen from this process, median of
-3: ``import fastnn`` -> first finished LeNet-5 training step (warm kernel cache), the same with
+``--startup`` times fresh interpreters (``python -c``), median of 3, from launch to the end of the probe's
+code (the child prints its wall clock there: interpreter shutdown is not start-up; bytecode caching on, as in
+an installed package): ``import fastnn`` -> first finished LeNet-5 training step (warm kernel cache), the same with
 ``NUMBA_CACHE_DIR`` pointed at an empty temporary directory (cold compile of every kernel the step
 uses), and ``import torch`` alone / -> first finished step. It also reports each library's peak memory: the
 peak RSS (MiB; VmHWM, the process's own ``ru_maxrss``) of a fresh process that builds LeNet-5 + CrossEntropy
@@ -889,14 +890,19 @@ def format_optim_table(rows: list[Row], stream: dict[str, float], torch_availabl
 # =================================================================================================
 # start-up
 # =================================================================================================
+_DONE = "__probe_done_at__"
+
+
 def _run_child(code: str, env: dict[str, str]) -> tuple[float, str]:
-    """Wall seconds of a fresh ``python -c code`` and its stdout."""
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t0
+    """Seconds from launching a fresh ``python -c code`` to the end of ``code`` (the child prints its wall clock
+    then: interpreter shutdown is not part of a start-up), and its stdout before that line."""
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", f"{code}\nimport time\nprint({_DONE!r}, time.time())"], env=env,
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"start-up probe failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    return elapsed, proc.stdout
+    out, _, done = proc.stdout.rpartition(_DONE)
+    return float(done) - t0, out
 
 
 def _wall(code: str, env: dict[str, str]) -> float:
@@ -947,11 +953,13 @@ def _interleaved_walls(probes: dict[str, tuple[str, dict[str, str]] | None], rep
 
 def startup_rows(threads: int, torch_available: bool, quick: bool, verbose: bool = False) -> list[Row]:
     """Fresh-interpreter wall times in seconds (kept in the Row *_ms fields; section 'startup')."""
-    env = {**os.environ, "FASTNN_NUM_THREADS": str(threads)}  # keeps the cache dir fastnn uses (warm)
+    # keeps the cache dir fastnn uses (warm); bytecode caching on, as in an installed package (pip writes .pyc)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["FASTNN_NUM_THREADS"] = str(threads)
     torch_env = {**env, "OMP_NUM_THREADS": str(threads)}
     torch_step = f"import torch\ntorch.set_num_threads({threads})\n" + TORCH_FIRST_STEP
     reps, cold_reps = 3, 1 if quick else 3
-    _wall(FASTNN_FIRST_STEP, env)  # prime the kernel cache (compiles only if sources changed)
+    _wall(FASTNN_FIRST_STEP, env)  # prime the kernel and bytecode caches (compiles only if sources changed)
     rows = []
 
     def add(work, fast, tor=None, repeats=reps, fresh_cache=False):

@@ -27,9 +27,13 @@ directory instead, so import never fails on a cache write.
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
+import importlib.util
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -92,9 +96,40 @@ def load_single_threaded_blas(env: dict | None = None) -> str:
 
     env["OPENBLAS_NUM_THREADS"] = "1"
     try:
-        import scipy.linalg.cython_blas  # noqa: F401
+        import_cython_blas()
     except ImportError:  # NumPy-only installs (fastnn.runtime) never call BLAS from numba
         return "scipy not installed"
     finally:
         del env["OPENBLAS_NUM_THREADS"]
     return "loaded single-threaded"
+
+
+def import_cython_blas() -> ModuleType:
+    """Import ``scipy.linalg.cython_blas`` without executing the ``scipy.linalg`` package yet.
+
+    numba's compiled ``np.dot`` looks this extension module up by name (``sys.modules``) for its BLAS
+    function pointers; nothing else of SciPy is needed. Executing ``scipy/linalg/__init__.py`` costs
+    ~0.2 s (it builds SciPy's array-API namespace, which imports numpy.f2py and numpy.testing), more
+    than a quarter of fastnn's warm start-up, so the package is registered lazily
+    (``importlib.util.LazyLoader``): it runs on first attribute access (``import scipy.linalg``,
+    ``scipy.linalg.solve``...) and then looks exactly as after a plain import, ``cython_blas``
+    attribute included (on Python < 3.12 two threads touching it first at the same time could both
+    execute it; fastnn's kernels never touch it). If scipy.linalg is already imported this is a plain
+    import.
+    """
+    name = "scipy.linalg.cython_blas"
+    if "scipy.linalg" in sys.modules:
+        return importlib.import_module(name)
+    import scipy
+
+    spec = importlib.util.find_spec("scipy.linalg")
+    # PathFinder, not find_spec(name): that would import the parent package first
+    blas_spec = importlib.machinery.PathFinder.find_spec(name, spec.submodule_search_locations)
+    blas = importlib.util.module_from_spec(blas_spec)
+    blas_spec.loader.exec_module(blas)
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    linalg = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(linalg)  # lazy: only marks the module
+    linalg.cython_blas = blas
+    sys.modules["scipy.linalg"], sys.modules[name], scipy.linalg = linalg, blas, linalg
+    return blas

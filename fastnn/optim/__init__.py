@@ -20,6 +20,8 @@ NAdam           torch.optim.NAdam
 Every optimizer also takes ``maximize`` and ``l1`` and has ``state_dict()`` / ``load_state_dict()``.
 """
 
+import importlib
+
 from fastnn.optim.adam import Adam, Adamax, AdamW, NAdam
 from fastnn.optim.adaptive import Adagrad, RMSprop
 from fastnn.optim.base import PARALLEL_MIN, PARALLEL_MIN_LIGHT, Optimizer
@@ -28,4 +30,14 @@ from fastnn.optim.sgd import SGD
 __all__ = ["Optimizer", "SGD", "Adagrad", "RMSprop", "Adam", "AdamW", "Adamax", "NAdam", "PARALLEL_MIN",
            "PARALLEL_MIN_LIGHT", "lr_scheduler"]
 
-from fastnn.optim import lr_scheduler  # noqa: E402, F401  (torch.optim.lr_scheduler-style access)
+
+def __getattr__(name: str):
+    """``fastnn.optim.lr_scheduler`` (torch.optim.lr_scheduler-style access), imported on first use
+    (~10 ms of a start-up that does not schedule)."""
+    if name == "lr_scheduler":
+        return importlib.import_module("fastnn.optim.lr_scheduler")
+    raise AttributeError(f"module 'fastnn.optim' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), "lr_scheduler"})

@@ -117,6 +117,29 @@ def test_scipy_blas_is_single_threaded_numpy_blas_untouched():
     assert f"('libscipy_openblas64_', {os.cpu_count()})" in got or os.cpu_count() == 1, got
 
 
+def test_cython_blas_loads_without_executing_scipy_linalg():
+    # numba needs only the extension module; scipy/linalg/__init__.py (~0.2 s) runs on first use, and
+    # then scipy.linalg looks as after a plain import
+    mods = "__import__('sys').modules"
+    expr = (f"'scipy.linalg._basic' in {mods}, {mods}['scipy.linalg.cython_blas'].__pyx_capi__['sgemm'] is not None, "
+            f"__import__('scipy.linalg').linalg.solve([[2.0]], [4.0])[0], "
+            f"{mods}['scipy.linalg'].cython_blas is {mods}['scipy.linalg.cython_blas']")
+    assert _import_kernels_and_print({}, expr) == "False True 2.0 True"
+
+
+def test_optional_cpu_families_load_on_first_use():
+    cpu = kernels.get("cpu")
+    for family, names in cpu.LAZY_FAMILIES.items():
+        module = getattr(cpu, family)
+        assert tuple(module.__all__) == names, family
+        assert all(getattr(cpu, n) is getattr(module, n) and n in dir(cpu) for n in names), family
+    assert not hasattr(cpu, "not_a_kernel")
+    # importing the package (what every Backend("cpu") does) leaves them out
+    got = _import_kernels_and_print({}, "[f for f in kernels.get('cpu').LAZY_FAMILIES "
+                                        "if 'kernels.cpu.' + f in __import__('sys').modules]")
+    assert got == "[]", got
+
+
 def test_user_blas_setting_is_kept():
     got = _import_kernels_and_print({"OPENBLAS_NUM_THREADS": "2"}, "kernels.BLAS_THREADS")
     assert got == "user setting kept"
