@@ -1,26 +1,28 @@
 """2-D convolution as im2col + BLAS GEMM in cache-sized blocks, the batch split into one chunk per thread.
 
-Chunk t (samples n0..n1, in a prange; BLAS is single-threaded, numba owns the threads) works through its
-samples in blocks of G (G = col.size // (nchunks*C*KH*KW*S), S columns per sample: kernels/shapes.py), each
-block in the chunk's slot of the workspaces, so im2col -> GEMM -> epilogue stays in cache:
+Chunk t (samples n0..n1; one per thread, run by kernels/cpu/_threads.py run_chunks; BLAS single-threaded)
+works through its samples in blocks of G (G = col.size // (nchunks*C*KH*KW*S), S columns per sample:
+kernels/shapes.py), each block in the chunk's slot of the workspaces, so im2col -> GEMM -> epilogue stays in
+cache:
 forward:  col_t = im2col(x[block]) (C*KH*KW, G*S);  ws_y_t = W2 @ col_t (O, G*S)
           y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
+          (3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3) instead, kernels/cpu/winograd.py)
 backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise);
           g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  dwpart_t += col_t @ g_t.T,
-          dbpart_t += row sums of g_t;  dx[block] = col2im(W2.T @ g_t) if need_dx
-          then dw += sum_t dwpart_t.T and db += sum_t dbpart_t (serial, after the parallel region).
-W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). The two column layouts
+          dbpart_t += row sums of g_t;  dx[block] = col2im(W2.T @ g_t) if need_dx (or Winograd)
+          then dw += sum_t dwpart_t.T and db += sum_t dbpart_t (serial, after the chunks).
+W2 = w.reshape(O, C*KH*KW); x (N,C,H,W), w (O,C,KH,KW), b (O,), y/dy (N,O,OH,OW). The column layouts
 (stride 1: "wide" grid over the chunk's padded plane ws_xp[t]; other strides: standard im2col) and the
 workspaces: kernels/shapes.py conv2d_workspace_shapes. Per-sample work runs in serial helpers: numba
-vectorizes their loops, not scalar loops written inline in a prange body. Each layout has its own prange
-kernel, chosen in Python by conv2d_forward / conv2d_backward (cold compile: kernels/lab/compile_time.py).
+vectorizes their loops. Each layout has its own chunk kernel, chosen in Python by conv2d_forward /
+conv2d_backward, so a model compiles only what it runs (cold compile: kernels/lab/compile_time.py).
 """
 
 import numpy as np
-from numba import prange
 
 from kernels.codes import ACT_NONE
-from kernels.cpu._jit import jit, pjit
+from kernels.cpu._jit import jit
+from kernels.cpu._threads import run_chunks
 from kernels.cpu.activation import activate, activation_grad
 from kernels.cpu.im2col import col2im_sample, im2col_sample
 from kernels.cpu.winograd import (
@@ -168,24 +170,15 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
         o, c = w.shape[0], w.shape[1]
         filter_transform(ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c), w, False)
         args = (y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group)
-        if nchunks == 1:
-            _forward_winograd_chunk(*args, 0)
-        else:
-            _forward_winograd(*args)
+        run_chunks(_forward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
         args = (y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group)
-        if nchunks == 1:
-            _forward_wide_chunk(*args, 0)
-        else:
-            _forward_wide(*args)
+        run_chunks(_forward_wide_chunk, args, nchunks)
     else:
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
         args = (y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group)
-        if nchunks == 1:
-            _forward_strided_chunk(*args, 0)
-        else:
-            _forward_strided(*args)
+        run_chunks(_forward_strided_chunk, args, nchunks)
 
 
 @jit
@@ -207,11 +200,6 @@ def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunk
         for i in range(m):
             _epilogue(y[a + i], y_b, b, i * per, row, act, alpha)
 
-
-@pjit
-def _forward_wide(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group):
-    for t in prange(nchunks):
-        _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group, t)
 
 
 @jit
@@ -240,11 +228,6 @@ def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, g
             output_transform(y[a + i], m, count, i * per, b, act, alpha, scratch)
 
 
-@pjit
-def _forward_winograd(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group):
-    for t in prange(nchunks):
-        _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t)
-
 
 @jit
 def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t):
@@ -265,11 +248,6 @@ def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nc
             _epilogue(y[a + i], y_b, b, i * per, ow, act, alpha)
 
 
-@pjit
-def _forward_strided(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group):
-    for t in prange(nchunks):
-        _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t)
-
 
 def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, sh, sw, ph, pw, act, alpha,
                     need_dx, nchunks):
@@ -280,26 +258,17 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         o, c = w.shape[0], w.shape[1]
         filter_transform(ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o), w, True)
         args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group)
-        if nchunks == 1:
-            _backward_winograd_chunk(*args, 0)
-        else:
-            _backward_winograd(*args)
+        run_chunks(_backward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         fresh = conv2d_winograd(x.shape, w.shape, sh, sw)   # the forward left no im2col block in col
         args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
                 fresh)
-        if nchunks == 1:
-            _backward_wide_chunk(*args, 0)
-        else:
-            _backward_wide(*args)
+        run_chunks(_backward_wide_chunk, args, nchunks)
     else:
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
         args = (dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, group)
-        if nchunks == 1:
-            _backward_strided_chunk(*args, 0)
-        else:
-            _backward_strided(*args)
+        run_chunks(_backward_strided_chunk, args, nchunks)
     _reduce_grads(dw, db, ws_dw, nchunks)
 
 
@@ -332,13 +301,6 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
             for i in range(m):
                 _col2im_wide_sample(dx[a + i], ws_dxp[t], dcol_b, i * per, kh, kw, ph, pw, oh)
 
-
-@pjit
-def _backward_wide(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
-                   fresh):
-    for t in prange(nchunks):
-        _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx,
-                             nchunks, group, fresh, t)
 
 
 @jit
@@ -381,12 +343,6 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
             output_transform(dx[a + i], m, count, i * per_t, no_bias, ACT_NONE, 0.0, scratch)
 
 
-@pjit
-def _backward_winograd(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group):
-    for t in prange(nchunks):
-        _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks,
-                                 group, t)
-
 
 @jit
 def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
@@ -416,13 +372,6 @@ def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, 
             for i in range(m):
                 col2im_sample(dx[a + i], dcol_b, i * per, kh, kw, sh, sw, ph, pw, oh, ow)
 
-
-@pjit
-def _backward_strided(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks,
-                      group):
-    for t in prange(nchunks):
-        _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
-                                nchunks, group, t)
 
 
 @jit

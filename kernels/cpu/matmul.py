@@ -4,10 +4,10 @@ forward:  y = act(x @ w.T + b)                 x (N, K), w (M, K), b (M,), y (N,
 backward: g = dy * act'(y) -> ws_g (N, M);  dx = g @ w (N, K) if need_dx
           partial_t = g[rows_t].T @ x[rows_t] (M, K) into ws_dw (nchunks*M*K,); dw += sum_t partial_t;
           db += sum_n g
-Each of ``nchunks`` row blocks runs in its own numba thread with single-threaded BLAS
-(kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in cache.
-nchunks == 1 (the layer's choice for small work) runs the block body serially, without entering a
-parallel region (waking the pool costs ~50 us, more than a batch-1 layer's whole work).
+Each of ``nchunks`` row blocks runs on its own thread (kernels/cpu/_threads.py run_chunks) with
+single-threaded BLAS (kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in
+cache. nchunks == 1 (the layer's choice for small work) runs on the calling thread alone (waking a worker costs
+~50 us, more than a batch-1 layer's whole work).
 
 gemm:         c = alpha * a @ b + beta * c  (c (M, N), a (M, K), b (K, N); beta == 0: c is not read).
               BLAS writes a @ b into c directly when beta == 0; beta != 0 needs an (M, N) temporary.
@@ -18,6 +18,7 @@ import numpy as np
 from numba import prange
 
 from kernels.cpu._jit import jit, pjit
+from kernels.cpu._threads import run_chunks
 from kernels.cpu.activation import activate, activation_grad
 
 __all__ = ["linear_workspace_shape", "linear_forward", "linear_backward", "gemm", "batched_gemm"]
@@ -48,51 +49,31 @@ def _act_grad(g, dy, y, act, alpha):
 
 
 @jit
-def _forward_rows(y, x, w, b, act, alpha):
-    """One row block: y = act(x @ w.T + b)."""
-    np.dot(x, w.T, y)
-    _bias_act(y, b, act, alpha)
-
-
-@pjit
-def _forward_parallel(y, x, w, b, act, alpha, nchunks):
-    n = x.shape[0]
-    for t in prange(nchunks):
-        r0, r1 = _rows(n, nchunks, t)
-        _forward_rows(y[r0:r1], x[r0:r1], w, b, act, alpha)
+def _forward_chunk(y, x, w, b, act, alpha, nchunks, t):
+    """Row block t: y = act(x @ w.T + b)."""
+    r0, r1 = _rows(x.shape[0], nchunks, t)
+    np.dot(x[r0:r1], w.T, y[r0:r1])
+    _bias_act(y[r0:r1], b, act, alpha)
 
 
 def linear_forward(y, x, w, b, act, alpha, nchunks):
-    if nchunks == 1:
-        _forward_rows(y, x, w, b, act, alpha)
-    else:
-        _forward_parallel(y, x, w, b, act, alpha, nchunks)
+    run_chunks(_forward_chunk, (y, x, w, b, act, alpha, nchunks), nchunks)
 
 
 @jit
-def _backward_rows(dx, ws_g, part, dy, x, w, y, act, alpha, need_dx):
-    """One row block: g = dy * act'(y); dx = g @ w (if need_dx); part = g.T @ x (this block's dw)."""
-    _act_grad(ws_g, dy, y, act, alpha)
-    if need_dx:
-        np.dot(ws_g, w, dx)
-    np.dot(ws_g.T, x, part)
-
-
-@pjit
-def _backward_parallel(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
-    n = x.shape[0]
+def _backward_chunk(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks, t):
+    """Row block t: g = dy * act'(y); dx = g @ w (if need_dx); partial_t = g.T @ x (this block's dw)."""
+    r0, r1 = _rows(x.shape[0], nchunks, t)
     m, k = w.shape
-    for t in prange(nchunks):
-        r0, r1 = _rows(n, nchunks, t)
-        _backward_rows(dx[r0:r1], ws_g[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k), dy[r0:r1],
-                       x[r0:r1], w, y[r0:r1], act, alpha, need_dx)
+    g = ws_g[r0:r1]
+    _act_grad(g, dy[r0:r1], y[r0:r1], act, alpha)
+    if need_dx:
+        np.dot(g, w, dx[r0:r1])
+    np.dot(g.T, x[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k))
 
 
 def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
-    if nchunks == 1:
-        _backward_rows(dx, ws_g, ws_dw[:dw.size].reshape(dw.shape), dy, x, w, y, act, alpha, need_dx)
-    else:
-        _backward_parallel(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks)
+    run_chunks(_backward_chunk, (dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks), nchunks)
     _reduce(dw, db, ws_g, ws_dw, nchunks)
 
 

@@ -1,4 +1,5 @@
-"""2-D max / average pooling (formulas: kernels/reference/pool.py). Parallel over the batch.
+"""2-D max / average pooling (formulas: kernels/reference/pool.py). Parallel over the batch (max pooling: batch
+chunks on threads, kernels/cpu/_threads.py; average pooling: prange).
 
 x, dx (N,C,H,W); y, dy, idx (N,C,OH,OW); idx int32 = argmax as h*W + w in the input plane.
 Generic windows run small data-dependent loops that numba cannot unroll (0.9 ms for LeNet's
@@ -7,44 +8,48 @@ Generic windows run small data-dependent loops that numba cannot unroll (0.9 ms 
 
 from numba import prange
 
-from kernels.cpu._jit import jit, pjit
+from kernels.cpu._jit import jit, num_threads, pjit
+from kernels.cpu._threads import run_chunks
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
 
-SERIAL_MAX = 1 << 14  # inputs up to this size pool serially: waking the thread pool costs ~50 us
+SERIAL_MAX = 1 << 14  # inputs up to this size pool on the calling thread alone: waking a worker costs ~50 us
+
+
+def _chunks(x) -> int:
+    """Batch chunks for a max-pool call: one per thread, one for small inputs (batch-1 inference)."""
+    return 1 if x.size <= SERIAL_MAX else max(1, min(x.shape[0], num_threads()))
+
+
+@jit
+def _samples(n, nchunks, t):
+    """Samples [n0, n1) of chunk t."""
+    return n * t // nchunks, n * (t + 1) // nchunks
 
 
 def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
     """The 2x2 / stride 2 / no padding kernel or the generic one, chosen here in Python so that a model
-    compiles only the one it uses (each prange kernel costs about a second of cold compile); small 2x2
-    inputs (batch-1 inference) run serially."""
+    compiles only the one it uses; the batch chunks run on threads (kernels/cpu/_threads.py)."""
+    nchunks = _chunks(x)
     if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
-        if x.size <= SERIAL_MAX:
-            _maxpool2x2_serial(y, idx, x)
-        else:
-            _maxpool2x2_forward(y, idx, x)
+        run_chunks(_maxpool2x2_chunk, (y, idx, x, nchunks), nchunks)
     else:
-        _maxpool_forward(y, idx, x, kh, kw, sh, sw, ph, pw)
+        run_chunks(_maxpool_chunk, (y, idx, x, kh, kw, sh, sw, ph, pw, nchunks), nchunks)
 
 
-@pjit
-def _maxpool2x2_forward(y, idx, x):
-    for b in prange(x.shape[0]):
+@jit
+def _maxpool2x2_chunk(y, idx, x, nchunks, t):
+    n0, n1 = _samples(x.shape[0], nchunks, t)
+    for b in range(n0, n1):
         for ci in range(x.shape[1]):
             _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
 
 
 @jit
-def _maxpool2x2_serial(y, idx, x):
-    for b in range(x.shape[0]):
-        for ci in range(x.shape[1]):
-            _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
-
-
-@pjit
-def _maxpool_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
-    for b in prange(x.shape[0]):
+def _maxpool_chunk(y, idx, x, kh, kw, sh, sw, ph, pw, nchunks, t):
+    n0, n1 = _samples(x.shape[0], nchunks, t)
+    for b in range(n0, n1):
         for ci in range(x.shape[1]):
             _maxpool_plane(y[b, ci], idx[b, ci], x[b, ci], kh, kw, sh, sw, ph, pw)
 
@@ -97,11 +102,18 @@ def _maxpool2x2_plane(y, idx, x):
             idx[a, q] = arg
 
 
-@pjit
 def maxpool2d_backward(dx, dy, idx, kh, kw, sh, sw, ph, pw):
+    nchunks = _chunks(dx)
+    run_chunks(_maxpool_backward_chunk, (dx, dy, idx, nchunks), nchunks)
+
+
+@jit
+def _maxpool_backward_chunk(dx, dy, idx, nchunks, t):
+    """dx = 0, then dx[b, c].flat[idx] += dy for the samples of chunk t."""
     n, c, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    for b in prange(n):
+    n0, n1 = _samples(n, nchunks, t)
+    for b in range(n0, n1):
         for ci in range(c):
             plane = dx[b, ci].reshape(h * w)
             plane[:] = 0
