@@ -19,13 +19,18 @@ only rows measured back to back compare; "base" = the commit before issue 6's ch
 | conv: one prange kernel per column layout (wide / strided), chosen in Python   | 19.1 [6.9]  |             |
 | maxpool forward: 2x2 and generic prange kernels, chosen in Python             | 17.5 [8.5]  |             |
 | wide helpers on 1-D run views (vectorize: 2.5-6x faster than base at run time) | 17.9 [3.2]  | 25.7 [4.1]  |
-| final                                                                          | 16.5 [2.6]  | 28.3 [3.0]  |
+| final (previous session)                                                       | 16.5 [2.6]  | 28.3 [3.0]  |
+| conv in cache-sized blocks + Winograd (more helpers; session 2 start: 19.7 s)  | 19.7 [0.9]  |             |
+| conv chunks on kernels/cpu/_threads.py run_chunks, no prange wrapper           | 11.6 [0.7]  | 19.7 [0.9]  |
+| linear and max-pool chunks on run_chunks too                                   | 9.3 [0.8]   |             |
 
 Warm (same cache, second process): 1.3-1.7 s before and after. Tried and dropped: passing the im2col
 helper as a dispatcher argument (compiles one layout only, but numba does not cache such functions).
 Where the rest goes (``numba:llvm_lock`` ~65% of compile): a prange kernel's body, with every helper it
 calls, is optimized and emitted by LLVM three times (gufunc, gufunc wrapper, caller), a helper a fourth
-time on its own; activation switches (``activate`` / ``activation_grad``) get their loops unswitched
+time on its own, and the chunk kernel a prange wrapper calls compiles twice (as a callee, and for the gufunc's
+argument types: the chunk index is unsigned there) -- hence run_chunks (kernels/lab/chunk_dispatch.py);
+activation switches (``activate`` / ``activation_grad``) get their loops unswitched
 per activation (``_bias_act``: 1384 lines of asm vs 371 without the switch).
 """
 
