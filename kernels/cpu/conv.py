@@ -321,7 +321,6 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
     plane = ws_dxp[t].reshape(ws_dxp[t].size)
     gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
     scratch = plane[:8 * per_t].reshape(8, per_t)
-    no_bias = np.zeros(c, dx.dtype)
     n0, n1 = _chunk(n, nchunks, t)
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
@@ -340,7 +339,7 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
             input_transform(v, count, i * per_t, gp, th_n, tw_n)
         tile_products(m, u, v, c, o, count)
         for i in range(k):
-            output_transform(dx[a + i], m, count, i * per_t, no_bias, ACT_NONE, 0.0, scratch)
+            output_transform(dx[a + i], m, count, i * per_t, ws_dw[:0], ACT_NONE, 0.0, scratch)   # no bias
 
 
 

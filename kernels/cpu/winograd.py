@@ -150,14 +150,16 @@ def _output_row(row, r0, r1, r2, r3, bias, act, alpha):
 @jit
 def output_transform(y, m, t_count, t0, b, act, alpha, sc):
     """y[o, 2th + a, 2tw + e] = act((A^T M A)[a, e] + b[o]) for one sample's tiles (the parts inside y, OH x OW);
-    m holds the 16 (O, t_count) planes O*t_count + PLANE_PAD apart; sc is an (8, >= TH*TW) scratch."""
+    m holds the 16 (O, t_count) planes O*t_count + PLANE_PAD apart; sc is an (8, >= TH*TW) scratch; an empty b
+    (a zero-length view: kernels never allocate) means no bias."""
     o_n, oh, ow = y.shape
     s = o_n * t_count + PLANE_PAD
     th_n, tw_n = winograd_tiles(oh, ow)
     for o in range(o_n):
+        bias = b[o] if b.size > 0 else np.float32(0)
         _output_columns(sc, m, s, o * t_count + t0, th_n * tw_n)
         for th in range(th_n):
             k = th * tw_n
-            _output_row(y[o, 2 * th], sc[0, k:], sc[1, k:], sc[2, k:], sc[3, k:], b[o], act, alpha)
+            _output_row(y[o, 2 * th], sc[0, k:], sc[1, k:], sc[2, k:], sc[3, k:], bias, act, alpha)
             if 2 * th + 1 < oh:
-                _output_row(y[o, 2 * th + 1], sc[4, k:], sc[5, k:], sc[6, k:], sc[7, k:], b[o], act, alpha)
+                _output_row(y[o, 2 * th + 1], sc[4, k:], sc[5, k:], sc[6, k:], sc[7, k:], bias, act, alpha)
