@@ -8,8 +8,13 @@ of one Conv2d(+ReLU) at batch 64, validated against the reference before timing:
 - "G = 1 / 2 / 4 / 8": cache-sized blocks; backward recomputes the block's im2col (cheap next to the memory
   traffic it saves);
 - "layer (CHUNK_BYTES)": the Conv2d layer's choice, G = CHUNK_BYTES // (im2col bytes per sample).
-Measured (2 cores, noisy shared VM; A/B of the whole ResNet-8 b64 step: 1.19x, LeNet-5 b32/64/256 1.34/1.41/
-1.51x): run ``python -m kernels.lab.conv_blocks``.
+Run ``python -m kernels.lab.conv_blocks``. Measured (2 cores, shared VM, ms fwd+bwd, one run): 16->16 28x28
+one block per chunk 28.0 vs G=1 9.1 (3.1x); 32->32 14x14 9.4 vs 6.6; 6->16 k5 14x14 1.6 vs 1.2; 16->32 s2
+6.5 vs 6.8-8.0 (strided: recomputing the standard im2col in backward costs what the cache saves).
+Tried and dropped: a "wide" grid for strided convolutions too (each sample split into its SH*SW stride phases,
+so every im2col row is one contiguous run of a phase plane): 3x3 stride 2 fwd+bwd within noise of the standard
+layout (7.4-8.8 vs 7.4-8.1 ms for 16->32 28x28), 1x1 stride 2 about 2x slower (3.4-3.9 vs 1.5-1.6 ms: all 4
+phases split for one used).
 """
 
 import numpy as np
