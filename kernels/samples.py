@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
-from kernels.shapes import conv2d_group, conv2d_workspace_shapes, conv_out_size
+from kernels.shapes import conv2d_group, conv2d_workspace_shapes, conv_out_size, linear_workspace_shape
 
 __all__ = ["Sample", "sample", "functions", "SCALES"]
 
@@ -165,8 +165,8 @@ def _linear(c: _Ctx):
     _ref("linear_forward")(y, x, w, b, act, alpha, nchunks)
     need_dx = c.seed % 3 != 1  # the first layer (seed 1) skips dx
     dw, db = c.randn(m, k, std=0.1), c.randn(m, std=0.1)
-    args = (c.nan(n, k), dw, db, c.nan(n, m), c.nan(nchunks * m * k), c.randn(n, m), x, w, y,
-            act, alpha, need_dx, nchunks)
+    args = (c.nan(n, k), dw, db, c.nan(n, m), c.nan(*linear_workspace_shape(n, k, m, nchunks)), c.randn(n, m),
+            x, w, y, act, alpha, need_dx, nchunks)
     c.mag = 4.0 * math.sqrt(n)
     return args, ((0, 1, 2) if need_dx else (1, 2)), "reduce"
 

@@ -6,6 +6,13 @@ def conv_out_size(size: int, k: int, s: int, p: int) -> int:
     return (size + 2 * p - k) // s + 1
 
 
+def linear_workspace_shape(n: int, k: int, m: int, nchunks: int) -> tuple[int]:
+    """Shape of linear_backward's ws_dw for x (N, K), w (M, K) in ``nchunks`` chunks: per chunk, its output
+    features' gT (M_t, N) and weight-gradient product (M_t, K), M_t = ceil(M / nchunks) (kernels/cpu/matmul.py;
+    the reference and CUDA kernels take it and leave it unused)."""
+    return (nchunks * -(-m // nchunks) * (n + k),)
+
+
 def conv2d_columns_per_sample(x_shape, w_shape, sh, sw, ph, pw) -> int:
     """Columns one sample occupies in the conv GEMM: OH*Wp on the stride-1 "wide" grid, else OH*OW."""
     _, _, h, w = x_shape

@@ -11,6 +11,7 @@ from numba import prange
 from kernels.codes import ACT_LEAKY_RELU, ACT_NONE, ACT_RELU, ACT_SIGMOID, ACT_TANH
 from kernels.cpu._expf import exp_
 from kernels.cpu._jit import jit, pjit
+from kernels.cpu._threads import chunk_count, chunk_span, release_workers, run_chunks
 
 __all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_backward",
            "sigmoid_forward", "sigmoid_backward", "tanh_forward", "tanh_backward",
@@ -18,6 +19,8 @@ __all__ = ["relu_forward", "relu_backward", "leaky_relu_forward", "leaky_relu_ba
            "gelu_forward", "gelu_backward", "silu_forward", "silu_backward", "softmax_forward", "softmax_backward",
            "log_softmax_forward", "log_softmax_backward"]
 
+SERIAL_MAX = 1 << 16   # ReLU: up to this many elements on the calling thread alone (ReLU's chunks run on
+#                        kernels/cpu/_threads.py workers, the other activations in prange regions)
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
@@ -55,15 +58,29 @@ def activation_grad(dy, y, act, alpha):
     return dy * (1 - y * y)
 
 
-@pjit
 def relu_forward(y, x):
-    for i in prange(x.size):
+    nchunks = chunk_count(x.size, x.size, SERIAL_MAX)
+    run_chunks(_relu_forward_chunk, (y, x, nchunks), nchunks)
+
+
+@jit
+def _relu_forward_chunk(y, x, nchunks, t, sync):
+    release_workers(sync, t)
+    i0, i1 = chunk_span(x.size, nchunks, t)
+    for i in range(i0, i1):
         y[i] = 0 if x[i] <= 0 else x[i]
 
 
-@pjit
 def relu_backward(dx, dy, y):
-    for i in prange(y.size):
+    nchunks = chunk_count(y.size, y.size, SERIAL_MAX)
+    run_chunks(_relu_backward_chunk, (dx, dy, y, nchunks), nchunks)
+
+
+@jit
+def _relu_backward_chunk(dx, dy, y, nchunks, t, sync):
+    release_workers(sync, t)
+    i0, i1 = chunk_span(y.size, nchunks, t)
+    for i in range(i0, i1):
         dx[i] = dy[i] if y[i] > 0 else 0
 
 

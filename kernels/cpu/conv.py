@@ -22,7 +22,7 @@ import numpy as np
 
 from kernels.codes import ACT_NONE
 from kernels.cpu._jit import jit
-from kernels.cpu._threads import run_chunks
+from kernels.cpu._threads import chunk_span, release_workers, run_chunks
 from kernels.cpu.activation import activate, activation_grad
 from kernels.cpu.im2col import col2im_sample, im2col_sample
 from kernels.cpu.winograd import (
@@ -37,12 +37,6 @@ from kernels.cpu.winograd import (
 from kernels.shapes import conv2d_winograd, conv2d_winograd_dx, conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
-
-
-@jit
-def _chunk(n, nchunks, t):
-    """Samples [n0, n1) of chunk t."""
-    return n * t // nchunks, n * (t + 1) // nchunks
 
 
 @jit
@@ -182,15 +176,16 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
 
 
 @jit
-def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group, t):
+def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunks, group, t, sync):
     """Chunk t of the stride-1 forward: per block, im2col (wide), one GEMM, the epilogue."""
+    release_workers(sync, t)
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     row = ws_xp.shape[3]   # GEMM columns per output row
     per = oh * row         # GEMM columns per sample
     w2 = w.reshape(o, ckk)
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     for a in range(n0, n1, group):
         m = min(n1 - a, group)
         col_b, y_b = _block(col, ckk, t, group * per, m * per), _block(ws_y, o, t, group * per, m * per)
@@ -203,10 +198,11 @@ def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunk
 
 
 @jit
-def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t):
+def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t, sync):
     """Chunk t of the Winograd F(2x2, 3x3) forward, per block: pad + input transform of each sample into V, the
     16 tile GEMMs into M, the output transform + bias + act. V and M are in the chunk's slot of ws_y, U (the
     transformed filter) at its end (kernels/shapes.py conv2d_workspace_shapes)."""
+    release_workers(sync, t)
     n, o, oh, ow = y.shape
     c = x.shape[1]
     th_n, tw_n = winograd_tiles(oh, ow)
@@ -217,7 +213,7 @@ def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, g
     plane = ws_xp[t].reshape(ws_xp[t].size)
     xp = plane[:c * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(c, 2 * th_n + 2, 2 * tw_n + 2)
     scratch = plane[:8 * per].reshape(8, per)   # the output transform's, once the planes are consumed
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     for a in range(n0, n1, group):
         count = min(n1 - a, group) * per
         for i in range(min(n1 - a, group)):
@@ -230,14 +226,15 @@ def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, g
 
 
 @jit
-def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t):
+def _forward_strided_chunk(y, col, ws_y, x, w, b, sh, sw, ph, pw, act, alpha, nchunks, group, t, sync):
     """Chunk t of the strided forward: per block, im2col, one GEMM, the epilogue."""
+    release_workers(sync, t)
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     for a in range(n0, n1, group):
         m = min(n1 - a, group)
         col_b, y_b = _block(col, ckk, t, group * per, m * per), _block(ws_y, o, t, group * per, m * per)
@@ -274,16 +271,17 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
 
 @jit
 def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks,
-                         group, fresh, t):
+                         group, fresh, t, sync):
     """Chunk t of the stride-1 backward, per block: col (kept, or recomputed when the chunk has several blocks or
     ``fresh``: the forward was Winograd), g, its dw/db partials, dcol and col2im (wide)."""
+    release_workers(sync, t)
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     row = ws_dxp.shape[3]
     per = oh * row
     w2 = w.reshape(o, ckk)
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
@@ -304,10 +302,12 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
 
 
 @jit
-def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group, t):
+def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group, t,
+                             sync):
     """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: col (recomputed: the forward was
     Winograd) and g (in the ws_dcol slot), the dw/db partials, then dx = the Winograd convolution of g with the
     rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the chunk's slot of ws_g)."""
+    release_workers(sync, t)
     n, o, oh, _ = y.shape
     c, h, wd = x.shape[1], x.shape[2], x.shape[3]
     ckk = 9 * c
@@ -321,7 +321,7 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
     plane = ws_dxp[t].reshape(ws_dxp[t].size)
     gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
     scratch = plane[:8 * per_t].reshape(8, per_t)
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
@@ -345,15 +345,16 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
 
 @jit
 def _backward_strided_chunk(dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx,
-                            nchunks, group, t):
+                            nchunks, group, t, sync):
     """Chunk t of the strided backward, per block: col (kept or recomputed), g, its dw/db partials, dcol and
     col2im."""
+    release_workers(sync, t)
     n, o, oh, ow = y.shape
     kh, kw = w.shape[2], w.shape[3]
     ckk = w.size // o
     per = oh * ow
     w2 = w.reshape(o, ckk)
-    n0, n1 = _chunk(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)

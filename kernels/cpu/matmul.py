@@ -1,13 +1,14 @@
-"""Fully connected product on BLAS with a fused bias + activation epilogue, rows split per thread.
+"""Fully connected product on BLAS with a fused bias + activation epilogue, split over threads.
 
 forward:  y = act(x @ w.T + b)                 x (N, K), w (M, K), b (M,), y (N, M)
-backward: g = dy * act'(y) -> ws_g (N, M);  dx = g @ w (N, K) if need_dx
-          partial_t = g[rows_t].T @ x[rows_t] (M, K) into ws_dw (nchunks*M*K,); dw += sum_t partial_t;
-          db += sum_n g
-Each of ``nchunks`` row blocks runs on its own thread (kernels/cpu/_threads.py run_chunks) with
-single-threaded BLAS (kernels/_env.py); the epilogue runs on each block right after its GEMM, while it is in
-cache. nchunks == 1 (the layer's choice for small work) runs on the calling thread alone (waking a worker costs
-~50 us, more than a batch-1 layer's whole work).
+          chunk t: the rows (samples) r0:r1 of y, the epilogue right after the GEMM, while in cache.
+backward: chunk t: g = dy * act'(y) for rows r0:r1 -> ws_g (N, M), dx[r0:r1] = g @ w (only if need_dx);
+          and for the output features m0:m1: gT = (dy * act'(y))[:, m0:m1].T (M_t, N) and
+          part = gT @ x (M_t, K) in its slot of ws_dw, dw[m0:m1] += part, db[m0:m1] += row sums of gT.
+          Splitting dw by output features needs no serial reduction of per-thread partials after the chunks
+          (that was ~10% of an MLP step), and each GEMM's inner dimension is the whole batch.
+Chunk t runs on its own thread (kernels/cpu/_threads.py run_chunks) with single-threaded BLAS (kernels/_env.py);
+nchunks == 1 (the layer's choice for small work) runs on the calling thread alone.
 
 gemm:         c = alpha * a @ b + beta * c  (c (M, N), a (M, K), b (K, N); beta == 0: c is not read).
               BLAS writes a @ b into c directly when beta == 0; beta != 0 needs an (M, N) temporary.
@@ -18,20 +19,11 @@ import numpy as np
 from numba import prange
 
 from kernels.cpu._jit import jit, pjit
-from kernels.cpu._threads import run_chunks
+from kernels.cpu._threads import chunk_span, release_workers, run_chunks
 from kernels.cpu.activation import activate, activation_grad
+from kernels.shapes import linear_workspace_shape
 
 __all__ = ["linear_workspace_shape", "linear_forward", "linear_backward", "gemm", "batched_gemm"]
-
-
-def linear_workspace_shape(n, k, m, nchunks):
-    """Shape of ws_dw: one (M, K) partial weight gradient per chunk."""
-    return (nchunks * m * k,)
-
-
-@jit
-def _rows(n, nchunks, t):
-    return n * t // nchunks, n * (t + 1) // nchunks
 
 
 @jit
@@ -49,9 +41,10 @@ def _act_grad(g, dy, y, act, alpha):
 
 
 @jit
-def _forward_chunk(y, x, w, b, act, alpha, nchunks, t):
+def _forward_chunk(y, x, w, b, act, alpha, nchunks, t, sync):
     """Row block t: y = act(x @ w.T + b)."""
-    r0, r1 = _rows(x.shape[0], nchunks, t)
+    release_workers(sync, t)
+    r0, r1 = chunk_span(x.shape[0], nchunks, t)
     np.dot(x[r0:r1], w.T, y[r0:r1])
     _bias_act(y[r0:r1], b, act, alpha)
 
@@ -61,34 +54,35 @@ def linear_forward(y, x, w, b, act, alpha, nchunks):
 
 
 @jit
-def _backward_chunk(dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks, t):
-    """Row block t: g = dy * act'(y); dx = g @ w (if need_dx); partial_t = g.T @ x (this block's dw)."""
-    r0, r1 = _rows(x.shape[0], nchunks, t)
-    m, k = w.shape
-    g = ws_g[r0:r1]
-    _act_grad(g, dy[r0:r1], y[r0:r1], act, alpha)
+def _backward_chunk(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks, t, sync):
+    """dx for the rows of chunk t (if need_dx), dw and db for its output features."""
+    release_workers(sync, t)
+    n, k = x.shape
+    m = w.shape[0]
     if need_dx:
+        r0, r1 = chunk_span(n, nchunks, t)
+        g = ws_g[r0:r1]
+        _act_grad(g, dy[r0:r1], y[r0:r1], act, alpha)
         np.dot(g, w, dx[r0:r1])
-    np.dot(g.T, x[r0:r1], ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k))
+    m0, m1 = chunk_span(m, nchunks, t)
+    rows = m1 - m0
+    if rows == 0:
+        return
+    slot = ws_dw[t * -(-m // nchunks) * (n + k):]
+    gt, part = slot[:rows * n].reshape(rows, n), slot[rows * n:rows * (n + k)].reshape(rows, k)
+    for i in range(n):
+        for j in range(rows):
+            gt[j, i] = activation_grad(dy[i, m0 + j], y[i, m0 + j], act, alpha)
+    np.dot(gt, x, part)
+    for j in range(rows):
+        db[m0 + j] += gt[j].sum()
+        dw_j, part_j = dw[m0 + j], part[j]
+        for c in range(k):
+            dw_j[c] += part_j[c]
 
 
 def linear_backward(dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks):
-    run_chunks(_backward_chunk, (dx, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks), nchunks)
-    _reduce(dw, db, ws_g, ws_dw, nchunks)
-
-
-@jit
-def _reduce(dw, db, g, ws_dw, nchunks):
-    """db += column sums of g;  dw += sum of the per-chunk partials."""
-    m, k = dw.shape
-    for i in range(g.shape[0]):
-        for j in range(m):
-            db[j] += g[i, j]
-    for t in range(nchunks):
-        part = ws_dw[t * m * k:(t + 1) * m * k].reshape(m, k)
-        for j in range(m):
-            for c in range(k):
-                dw[j, c] += part[j, c]
+    run_chunks(_backward_chunk, (dx, dw, db, ws_g, ws_dw, dy, x, w, y, act, alpha, need_dx, nchunks), nchunks)
 
 
 @jit

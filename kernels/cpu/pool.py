@@ -1,15 +1,13 @@
-"""2-D max / average pooling (formulas: kernels/reference/pool.py). Parallel over the batch (max pooling: batch
-chunks on threads, kernels/cpu/_threads.py; average pooling: prange).
+"""2-D max / average pooling (formulas: kernels/reference/pool.py). Parallel over the batch: one chunk of
+samples per thread (kernels/cpu/_threads.py), one chunk for inputs up to SERIAL_MAX elements.
 
 x, dx (N,C,H,W); y, dy, idx (N,C,OH,OW); idx int32 = argmax as h*W + w in the input plane.
 Generic windows run small data-dependent loops that numba cannot unroll (0.9 ms for LeNet's
 64x6x28x28 on one core); the ubiquitous 2x2/stride-2/no-padding case has an unrolled path (0.07 ms).
 """
 
-from numba import prange
-
-from kernels.cpu._jit import jit, num_threads, pjit
-from kernels.cpu._threads import run_chunks
+from kernels.cpu._jit import jit
+from kernels.cpu._threads import chunk_count, chunk_span, release_workers, run_chunks
 
 __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward"]
 
@@ -17,21 +15,10 @@ __all__ = ["maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgp
 SERIAL_MAX = 1 << 14  # inputs up to this size pool on the calling thread alone: waking a worker costs ~50 us
 
 
-def _chunks(x) -> int:
-    """Batch chunks for a max-pool call: one per thread, one for small inputs (batch-1 inference)."""
-    return 1 if x.size <= SERIAL_MAX else max(1, min(x.shape[0], num_threads()))
-
-
-@jit
-def _samples(n, nchunks, t):
-    """Samples [n0, n1) of chunk t."""
-    return n * t // nchunks, n * (t + 1) // nchunks
-
-
 def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
     """The 2x2 / stride 2 / no padding kernel or the generic one, chosen here in Python so that a model
     compiles only the one it uses; the batch chunks run on threads (kernels/cpu/_threads.py)."""
-    nchunks = _chunks(x)
+    nchunks = chunk_count(x.shape[0], x.size, SERIAL_MAX)
     if kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0:
         run_chunks(_maxpool2x2_chunk, (y, idx, x, nchunks), nchunks)
     else:
@@ -39,16 +26,18 @@ def maxpool2d_forward(y, idx, x, kh, kw, sh, sw, ph, pw):
 
 
 @jit
-def _maxpool2x2_chunk(y, idx, x, nchunks, t):
-    n0, n1 = _samples(x.shape[0], nchunks, t)
+def _maxpool2x2_chunk(y, idx, x, nchunks, t, sync):
+    release_workers(sync, t)
+    n0, n1 = chunk_span(x.shape[0], nchunks, t)
     for b in range(n0, n1):
         for ci in range(x.shape[1]):
             _maxpool2x2_plane(y[b, ci], idx[b, ci], x[b, ci])
 
 
 @jit
-def _maxpool_chunk(y, idx, x, kh, kw, sh, sw, ph, pw, nchunks, t):
-    n0, n1 = _samples(x.shape[0], nchunks, t)
+def _maxpool_chunk(y, idx, x, kh, kw, sh, sw, ph, pw, nchunks, t, sync):
+    release_workers(sync, t)
+    n0, n1 = chunk_span(x.shape[0], nchunks, t)
     for b in range(n0, n1):
         for ci in range(x.shape[1]):
             _maxpool_plane(y[b, ci], idx[b, ci], x[b, ci], kh, kw, sh, sw, ph, pw)
@@ -103,16 +92,17 @@ def _maxpool2x2_plane(y, idx, x):
 
 
 def maxpool2d_backward(dx, dy, idx, kh, kw, sh, sw, ph, pw):
-    nchunks = _chunks(dx)
+    nchunks = chunk_count(dx.shape[0], dx.size, SERIAL_MAX)
     run_chunks(_maxpool_backward_chunk, (dx, dy, idx, nchunks), nchunks)
 
 
 @jit
-def _maxpool_backward_chunk(dx, dy, idx, nchunks, t):
+def _maxpool_backward_chunk(dx, dy, idx, nchunks, t, sync):
     """dx = 0, then dx[b, c].flat[idx] += dy for the samples of chunk t."""
+    release_workers(sync, t)
     n, c, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    n0, n1 = _samples(n, nchunks, t)
+    n0, n1 = chunk_span(n, nchunks, t)
     for b in range(n0, n1):
         for ci in range(c):
             plane = dx[b, ci].reshape(h * w)
@@ -122,11 +112,19 @@ def _maxpool_backward_chunk(dx, dy, idx, nchunks, t):
                     plane[idx[b, ci, a, q]] += dy[b, ci, a, q]
 
 
-@pjit
 def avgpool2d_forward(y, x, kh, kw, sh, sw, ph, pw, count_include_pad):
+    nchunks = chunk_count(x.shape[0], x.size, SERIAL_MAX)
+    run_chunks(_avgpool_chunk, (y, x, kh, kw, sh, sw, ph, pw, count_include_pad, nchunks), nchunks)
+
+
+@jit
+def _avgpool_chunk(y, x, kh, kw, sh, sw, ph, pw, count_include_pad, nchunks, t, sync):
+    """y[b, c, a, q] = mean of x's window (divisor KH*KW, or the in-bounds count) for the samples of chunk t."""
+    release_workers(sync, t)
     n, c, h, w = x.shape
     oh, ow = y.shape[2], y.shape[3]
-    for b in prange(n):
+    n0, n1 = chunk_span(n, nchunks, t)
+    for b in range(n0, n1):
         for ci in range(c):
             for a in range(oh):
                 h0 = max(a * sh - ph, 0)
@@ -142,11 +140,19 @@ def avgpool2d_forward(y, x, kh, kw, sh, sw, ph, pw, count_include_pad):
                     y[b, ci, a, q] = s / div
 
 
-@pjit
 def avgpool2d_backward(dx, dy, kh, kw, sh, sw, ph, pw, count_include_pad):
+    nchunks = chunk_count(dx.shape[0], dx.size, SERIAL_MAX)
+    run_chunks(_avgpool_backward_chunk, (dx, dy, kh, kw, sh, sw, ph, pw, count_include_pad, nchunks), nchunks)
+
+
+@jit
+def _avgpool_backward_chunk(dx, dy, kh, kw, sh, sw, ph, pw, count_include_pad, nchunks, t, sync):
+    """dx = 0, then each dy / divisor spread over its window, for the samples of chunk t."""
+    release_workers(sync, t)
     n, c, h, w = dx.shape
     oh, ow = dy.shape[2], dy.shape[3]
-    for b in prange(n):
+    n0, n1 = chunk_span(n, nchunks, t)
+    for b in range(n0, n1):
         dx[b] = 0
         for ci in range(c):
             for a in range(oh):

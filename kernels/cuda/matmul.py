@@ -21,6 +21,7 @@ from numba import cuda
 
 from kernels.codes import ACT_LEAKY_RELU, ACT_RELU, ACT_SIGMOID, ACT_TANH
 from kernels.cuda._launch import THREADS, TILE, blocks, require_device, scratch
+from kernels.shapes import linear_workspace_shape
 
 __all__ = ["linear_workspace_shape", "linear_forward", "linear_backward", "gemm", "batched_gemm"]
 
@@ -43,11 +44,6 @@ ZERO = np.float32(0.0)
 ONE = np.float32(1.0)
 
 NO_BIAS, ROW_BIAS, COL_BIAS = 0, 1, 2
-
-
-def linear_workspace_shape(n, k, m, nchunks):
-    """Shape of ws_dw: one (M, K) partial weight gradient per chunk (the CPU layout; unused here)."""
-    return (nchunks * m * k,)
 
 
 # ---------------------------------------------------------------------------------------- device helpers

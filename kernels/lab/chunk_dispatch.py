@@ -13,16 +13,20 @@ machine's noise in interleaved A/B runs.
 """
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import njit, prange
 
 import kernels  # noqa: F401  (thread settings before numba starts its threads)
-from kernels.cpu._threads import run_chunks
+from kernels.cpu._threads import release_workers, run_chunks
+
+_NO_WORKERS = np.zeros(2, np.int64)
 
 
 @njit(nogil=True, cache=False)
-def _chunk(out, n, t):
+def _chunk(out, n, t, sync):
+    release_workers(sync, t)
     acc = 0.0
     for i in range(n):
         acc += (i % 7) * 0.5
@@ -30,18 +34,32 @@ def _chunk(out, n, t):
 
 
 @njit(parallel=True, cache=False)
-def _prange(out, n, nchunks):
+def _prange_chunks(out, n, nchunks, sync):
     for t in prange(nchunks):
-        _chunk(out, n, t)
+        _chunk(out, n, t, sync)
+
+
+def _prange(out, n, nchunks):
+    _prange_chunks(out, n, nchunks, np.zeros(2, np.int64))
 
 
 def _serial(out, n, nchunks):
     for t in range(nchunks):
-        _chunk(out, n, t)
+        _chunk(out, n, t, _NO_WORKERS)
+
+
+_futures_pool = ThreadPoolExecutor(1)
+
+
+def _futures(out, n, nchunks):
+    """The previous run_chunks: chunk 1 submitted to a sleeping ThreadPoolExecutor worker."""
+    future = _futures_pool.submit(_chunk, out, n, 1, _NO_WORKERS)
+    _chunk(out, n, 0, _NO_WORKERS)
+    future.result()
 
 
 def main() -> None:
-    variants = {"serial": _serial, "prange": _prange,
+    variants = {"serial": _serial, "prange": _prange, "futures": _futures,
                 "run_chunks": lambda out, n, nchunks: run_chunks(_chunk, (out, n), nchunks)}
     for n in (0, 20_000, 200_000):
         expected = np.zeros(2)

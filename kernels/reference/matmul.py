@@ -13,13 +13,9 @@ batched_gemm: c[i] = a[i] @ b[i]                c (B, M, N), a (B, M, K), b (B, 
 
 
 from kernels.reference.activation import act_from_output_backward, apply_activation
+from kernels.shapes import linear_workspace_shape
 
 __all__ = ["linear_workspace_shape", "linear_forward", "linear_backward", "gemm", "batched_gemm"]
-
-
-def linear_workspace_shape(n, k, m, nchunks):
-    """Shape of ws_dw: one (M, K) partial weight gradient per chunk."""
-    return (nchunks * m * k,)
 
 
 def linear_forward(y, x, w, b, act, alpha, nchunks):

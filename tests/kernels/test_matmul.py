@@ -83,6 +83,17 @@ def test_backward_cpu_matches_reference(shape, dtype, act, alpha, need_dx):
         assert_close(db, db0 + db_z, dtype, what=f"{mod} db accumulates")
 
 
+@pytest.mark.parametrize("nchunks", [2, 3, 5])
+def test_backward_with_more_chunks_than_output_features(nchunks):
+    """dw/db are split over output features: chunks beyond M get none and must leave the rest intact."""
+    x, w, b = make_inputs(9, 6, 2, np.float64)
+    y = forward(REF, x, w, b, ACT_RELU, 0.0)
+    dy = np.random.default_rng(2).standard_normal(y.shape)
+    for a, r in zip(backward(CPU, dy, x, w, y, ACT_RELU, 0.0, True, nchunks=nchunks),
+                    backward(REF, dy, x, w, y, ACT_RELU, 0.0, True)):
+        assert_close(a, r, np.float64)
+
+
 def _torch_act(z, act, alpha):
     return {ACT_NONE: lambda t: t, ACT_RELU: F.relu, ACT_LEAKY_RELU: lambda t: F.leaky_relu(t, alpha),
             ACT_SIGMOID: torch.sigmoid, ACT_TANH: torch.tanh}[act](z)
