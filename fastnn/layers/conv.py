@@ -18,6 +18,10 @@ from kernels.codes import ACT_NONE, FUSED_EPILOGUE_ACTS
 from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes
 
 CHUNK_BYTES = int(os.environ.get("FASTNN_CONV_CHUNK_BYTES", 1 << 18))
+# Strided layers: a chunk of several blocks recomputes its im2col in the backward, which costs more than the
+# cache saves (16->32 s2 28x28 b64 fwd+bwd 6.0 -> 5.0-5.6 ms, 32->64 s2 14x14 4.5 -> 3.65 ms with one block
+# per chunk, kernels/lab/conv_blocks.py): their blocks may be this large, one per chunk at ResNet sizes.
+STRIDED_CHUNK_BYTES = 1 << 23
 
 
 class Conv2d(Module):
@@ -108,12 +112,13 @@ class Conv2d(Module):
     def _chunks(self, x_shape: tuple[int, ...]) -> tuple[int, int | None]:
         """(chunks, samples per block): one chunk per thread, each working through blocks small enough that
         the block's im2col matrix (C*KH*KW x samples x columns, float32) stays in cache from its im2col to its
-        GEMM. A backend without cache chunks gets one chunk of one block (the whole batch)."""
+        GEMM (strided layers: up to STRIDED_CHUNK_BYTES). A backend without cache chunks gets one chunk of one block (the whole batch)."""
         if not self.backend.cache_chunks:
             return 1, None
         per_sample = conv2d_columns_per_sample(x_shape, self.weight.shape, *self.stride, *self.padding)
         sample_bytes = self.in_channels * self.kernel_size[0] * self.kernel_size[1] * per_sample * 4
-        return max(1, min(x_shape[0], self.backend.num_threads())), max(1, CHUNK_BYTES // sample_bytes)
+        budget = CHUNK_BYTES if self.stride == (1, 1) else STRIDED_CHUNK_BYTES
+        return max(1, min(x_shape[0], self.backend.num_threads())), max(1, budget // sample_bytes)
 
     def backward(self, dy: np.ndarray, need_dx: bool = True) -> np.ndarray | None:
         x, col, nchunks = self._x, self._col, self._nchunks
