@@ -10,7 +10,9 @@ of one Conv2d(+ReLU) at batch 64, validated against the reference before timing:
 - "layer (CHUNK_BYTES)": the Conv2d layer's choice, G = CHUNK_BYTES // (im2col bytes per sample).
 Run ``python -m kernels.lab.conv_blocks``. Measured (2 cores, shared VM, ms fwd+bwd, one run): 16->16 28x28
 one block per chunk 28.0 vs G=1 9.1 (3.1x); 32->32 14x14 9.4 vs 6.6; 6->16 k5 14x14 1.6 vs 1.2; 16->32 s2
-6.5 vs 6.8-8.0 (strided: recomputing the standard im2col in backward costs what the cache saves).
+6.5 vs 6.8-8.0 (strided: recomputing the standard im2col in backward costs what the cache saves). Layer level
+(fastnn.nn.Conv2d, batch 64, fwd+bwd): 16->32 s2 28x28 6.0 ms at G=2 vs 5.0-5.6 at one block per chunk, 32->64
+s2 14x14 4.5 vs 3.65: strided layers take blocks up to fastnn.layers.conv.STRIDED_CHUNK_BYTES.
 Tried and dropped: a "wide" grid for strided convolutions too (each sample split into its SH*SW stride phases,
 so every im2col row is one contiguous run of a phase plane): 3x3 stride 2 fwd+bwd within noise of the standard
 layout (7.4-8.8 vs 7.4-8.1 ms for 16->32 28x28), 1x1 stride 2 about 2x slower (3.4-3.9 vs 1.5-1.6 ms: all 4

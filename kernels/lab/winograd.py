@@ -21,6 +21,12 @@ Transform variants that lost (us per sample, 2 samples per block):
 - input transform split into a row pass and a column pass (8 short loops per tile row): 45-50 vs 14-25 for one
   loop; planes exactly C*T apart: 97 us (32x16x16) and 54 us (64x7x7) vs 18 and 10.5 with PLANE_PAD elements of
   padding (planes a power of two bytes apart share L1 sets).
+Weight gradient by Winograd (tried, dropped): dU[xi] = Z[xi] V[xi]^T with Z = A dY A^T per output-gradient tile,
+dw = G^T dU G (2.4x fewer flops than the im2col GEMM, no im2col matrix; validated against the reference). dW-only
+backward at batch 64, ms, Winograd vs im2col: 16->16 28x28 2.50 vs 2.20 (G=1), 2.40 vs 2.31 (G=8); 32->32 14x14
+2.30 vs 2.01 (G=1), 1.66 vs 1.98 (G=16); 64->64 7x7 2.63 vs 2.36 (G=1), 1.94 vs 1.98 (G=28): at these channel
+counts the two transforms cost what the GEMM saves, and the per-block dU accumulation (16*O*C adds) needs large
+blocks.
 """
 
 import numpy as np
