@@ -7,7 +7,8 @@ of one Conv2d(+ReLU) at batch 64, validated against the reference before timing:
   streams through memory between im2col and GEMM, and again in backward (the layout before the slots);
 - "G = 1 / 2 / 4 / 8": cache-sized blocks; backward recomputes the block's im2col (cheap next to the memory
   traffic it saves);
-- "layer (CHUNK_BYTES)": the Conv2d layer's choice, G = CHUNK_BYTES // (im2col bytes per sample).
+- "layer (CHUNK_BYTES)": the Conv2d layer's choice, G = CHUNK_BYTES // (im2col bytes per sample) (strided:
+  STRIDED_CHUNK_BYTES).
 Run ``python -m kernels.lab.conv_blocks``. Measured (2 cores, shared VM, ms fwd+bwd, one run): 16->16 28x28
 one block per chunk 28.0 vs G=1 9.1 (3.1x); 32->32 14x14 9.4 vs 6.6; 6->16 k5 14x14 1.6 vs 1.2; 16->32 s2
 6.5 vs 6.8-8.0 (strided: recomputing the standard im2col in backward costs what the cache saves). Layer level
@@ -22,7 +23,7 @@ phases split for one used).
 import numpy as np
 
 import kernels
-from fastnn.layers.conv import CHUNK_BYTES
+from fastnn.layers.conv import CHUNK_BYTES, STRIDED_CHUNK_BYTES
 from kernels.codes import ACT_RELU
 from kernels.lab.harness import compare
 from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes, conv_out_size
@@ -61,7 +62,7 @@ def main() -> None:
         variants = {"one block per chunk": lambda: fwd_bwd(cpu, x, w, b, dy, s, p, None)}
         for g in (1, 2, 4, 8):
             variants[f"G={g}"] = lambda g=g: fwd_bwd(cpu, x, w, b, dy, s, p, g)
-        layer_g = max(1, CHUNK_BYTES // sample_bytes)
+        layer_g = max(1, (CHUNK_BYTES if s == 1 else STRIDED_CHUNK_BYTES) // sample_bytes)
         variants[f"layer G={layer_g}"] = lambda: fwd_bwd(cpu, x, w, b, dy, s, p, layer_g)
         compare(f"conv {c}->{o} k{k} s{s} {h}x{h} fwd+bwd", variants, expected, rtol=2e-3, atol=2e-3)
 
