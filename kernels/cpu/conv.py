@@ -7,7 +7,8 @@ cache:
 forward:  col_t = im2col(x[block]) (C*KH*KW, G*S);  ws_y_t = W2 @ col_t (O, G*S)
           y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
           (3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3) instead, kernels/cpu/winograd.py)
-backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise);
+backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise; stride 1
+          with >= TAPS_MIN_CHANNELS channels: not built, each tap's rows read in place from the padded planes);
           g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  dwpart_t += col_t @ g_t.T,
           dbpart_t += row sums of g_t;  dx[block] = col2im(W2.T @ g_t) if need_dx (or Winograd)
           then dw += sum_t dwpart_t.T and db += sum_t dbpart_t (serial, after the chunks).
@@ -21,6 +22,7 @@ conv2d_backward, so a model compiles only what it runs (cold compile: kernels/la
 import numpy as np
 
 from kernels.codes import ACT_NONE
+from kernels.cpu._blas import gemm_into
 from kernels.cpu._jit import jit
 from kernels.cpu._threads import chunk_span, release_workers, run_chunks
 from kernels.cpu.activation import activate, activation_grad
@@ -37,6 +39,11 @@ from kernels.cpu.winograd import (
 from kernels.shapes import conv2d_winograd, conv2d_winograd_dx, conv2d_workspace_shapes
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
+
+# Input channels from which the stride-1 backward takes dw tap by tap from the padded planes instead of
+# rebuilding the im2col block: dw-only backward at batch 64, 16->16 28x28 2.19 -> 1.70 ms, 32->32 14x14 2.03 ->
+# 1.64 ms, 64->64 7x7 equal; with LeNet's 6 channels the 25 thin tap GEMMs lost 5% of a LeNet-5 step.
+TAPS_MIN_CHANNELS = 16
 
 
 @jit
@@ -62,11 +69,33 @@ def _accumulate_block(part, prod, dbp, col_b, g_b, first):
         for r in range(part.shape[0]):
             for oi in range(part.shape[1]):
                 part[r, oi] += prod[r, oi]
+    _accumulate_db(dbp, g_b, first)
+
+
+@jit
+def _accumulate_db(dbp, g_b, first):
+    """dbp (=|+=) row sums of g_b (its padding columns are zero)."""
     for oi in range(g_b.shape[0]):
         acc = g_b[oi, 0] * 0
         for q in range(g_b.shape[1]):
             acc += g_b[oi, q]
         dbp[oi] = acc if first else dbp[oi] + acc
+
+
+@jit
+def _accumulate_taps(part, xp, g_s, kh, kw, first):
+    """part (C*KH*KW, O) (=|+=) one sample's wide im2col matrix @ g_s.T without building it: its row (c, i, j)
+    is the run xp[c].flat[i*Wp + j:][:per] of the padded plane, so each tap is one BLAS GEMM on strided views,
+    part[(c, i, j), :] (+)= xp[c].flat[i*Wp + j:][:per] @ g_s.T (g_s (O, per), per = OH*Wp; its padding
+    columns are zero). Cheaper than copying the 9x larger im2col matrix first (kernels/lab/conv_blocks.py)."""
+    c, hp, wp = xp.shape
+    per = g_s.shape[1]
+    planes = xp.reshape(c, hp * wp)
+    taps = part.reshape(c, kh * kw, part.shape[1])
+    for i in range(kh):
+        for j in range(kw):
+            off = i * wp + j
+            gemm_into(taps[:, i * kw + j, :], planes[:, off:off + per], g_s.T, 0.0 if first else 1.0)
 
 
 @jit
@@ -254,7 +283,7 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
         filter_transform(ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o), w, True)
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group)
         run_chunks(_backward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
@@ -281,7 +310,12 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
     row = ws_dxp.shape[3]
     per = oh * row
     w2 = w.reshape(o, ckk)
+    c, h, wd = x.shape[1], x.shape[2], x.shape[3]
     n0, n1 = chunk_span(n, nchunks, t)
+    # the block's im2col matrix is not in the slot (several blocks per chunk, or a Winograd forward): rebuild
+    # it, or with >= TAPS_MIN_CHANNELS input channels read its rows in place (_accumulate_taps)
+    recompute = fresh or n1 - n0 > group
+    by_taps = recompute and c >= TAPS_MIN_CHANNELS
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
@@ -289,10 +323,16 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
         m = min(n1 - a, group)
         col_b, g_b = _block(col, ckk, t, group * per, m * per), _block(ws_g, o, t, group * per, m * per)
         for i in range(m):
-            if fresh or n1 - n0 > group:
-                _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], kh, kw, ph, pw, oh)
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
-        _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
+            if by_taps:
+                pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
+                _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], kh, kw, a == n0 and i == 0)
+            elif recompute:
+                _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], kh, kw, ph, pw, oh)
+        if by_taps:
+            _accumulate_db(dbp, g_b, a == n0)
+        else:
+            _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
         if need_dx:
             dcol_b = _block(ws_dcol, ckk, t, group * per, m * per)
             np.dot(w2.T, g_b, dcol_b)
@@ -302,11 +342,11 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
 
 
 @jit
-def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group, t,
-                             sync):
-    """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: col (recomputed: the forward was
-    Winograd) and g (in the ws_dcol slot), the dw/db partials, then dx = the Winograd convolution of g with the
-    rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the chunk's slot of ws_g)."""
+def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group, t, sync):
+    """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: g (in the ws_dcol slot), the dw partial
+    tap by tap from each sample's padded planes (_accumulate_taps) and the db partial, then dx = the Winograd
+    convolution of g with the rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the
+    chunk's slot of ws_g)."""
     release_workers(sync, t)
     n, o, oh, _ = y.shape
     c, h, wd = x.shape[1], x.shape[2], x.shape[3]
@@ -322,17 +362,17 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
     gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
     scratch = plane[:8 * per_t].reshape(8, per_t)
     n0, n1 = chunk_span(n, nchunks, t)
-    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
+    part, _, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
     for a in range(n0, n1, group):
         k = min(n1 - a, group)
-        col_b = _block(col, ckk, t, group * per, k * per)
         g_b = ws_dcol[t * ckk * group * per:t * ckk * group * per + o * k * per].reshape(o, k * per)
         for i in range(k):
-            _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], 3, 3, ph, pw, oh)
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
-        _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
+            pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
+            _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], 3, 3, a == n0 and i == 0)
+        _accumulate_db(dbp, g_b, a == n0)
         count = k * per_t
         for i in range(k):
             pad_planes(gp, g_b, i * per, row, oh, y.shape[3], 2 - ph, 2 - pw)
