@@ -116,7 +116,11 @@ class CpuBackend(Backend):
         x.fill(value)
 
     def add(self, out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-        np.add(a, b, out=out)
+        if (out.shape == a.shape == b.shape and out.dtype == a.dtype == b.dtype
+                and out.flags.c_contiguous and a.flags.c_contiguous and b.flags.c_contiguous):
+            self.k.add(out.reshape(-1), a.reshape(-1), b.reshape(-1))   # both cores (kernels/cpu/elementwise.py)
+        else:
+            np.add(a, b, out=out)
 
     def copy(self, out: np.ndarray, x: np.ndarray) -> None:
         np.copyto(out, x)

@@ -112,7 +112,8 @@ class Conv2d(Module):
     def _chunks(self, x_shape: tuple[int, ...]) -> tuple[int, int | None]:
         """(chunks, samples per block): one chunk per thread, each working through blocks small enough that
         the block's im2col matrix (C*KH*KW x samples x columns, float32) stays in cache from its im2col to its
-        GEMM (strided layers: up to STRIDED_CHUNK_BYTES). A backend without cache chunks gets one chunk of one block (the whole batch)."""
+        GEMM (strided layers: up to STRIDED_CHUNK_BYTES). A backend without cache chunks gets one chunk of one
+        block (the whole batch)."""
         if not self.backend.cache_chunks:
             return 1, None
         per_sample = conv2d_columns_per_sample(x_shape, self.weight.shape, *self.stride, *self.padding)
