@@ -1,15 +1,20 @@
-"""Lab: running a kernel's 2 batch chunks in parallel, numba prange vs kernels/cpu/_threads.py run_chunks.
+"""Lab: running a kernel's 2 batch chunks in parallel: numba prange vs Python worker threads.
 
-The chunk kernel (a serial nogil loop, `n` iterations per chunk) is called for t = 0, 1 three ways: one after
-the other on this thread, from a prange region (numba's OpenMP threads, OMP_WAIT_POLICY=PASSIVE as fastnn sets
-it), and by run_chunks (chunk 0 here, chunk 1 on a waiting Python worker thread). Results are checked equal
-before timing. Run: ``python -m kernels.lab.chunk_dispatch``.
+The chunk kernel (a serial nogil loop, `n` iterations per chunk) is called for t = 0, 1 four ways: one after
+the other on this thread; from a prange region (numba's OpenMP threads, OMP_WAIT_POLICY=PASSIVE as fastnn sets
+it); "futures": chunk 1 submitted to a ThreadPoolExecutor worker sleeping on a queue (run_chunks until issue 6's
+third session); and kernels/cpu/_threads.py run_chunks (workers spin ~0.3 ms between jobs, chunk 0 releases
+them from nogil code). Results are checked equal before timing. Run: ``python -m kernels.lab.chunk_dispatch``.
 
-Record (2-core dev machine, us per call): n=0: serial 1.0, prange 56.8, run_chunks 53.7; n=20k: 67.6 / 91.0 /
-100.4; n=200k: 684 / 394 / 409. Dispatch costs the same (~55 us: waking a sleeping thread), so the conv,
-linear and max-pool kernels use run_chunks, which needs no compiled prange wrapper: cold compile of a LeNet-5
-step 19.7 s -> 9.3 s (``python -m kernels.lab.compile_time``), LeNet-5 / MLP / ResNet-8 steps equal within the
-machine's noise in interleaved A/B runs.
+Record (2-core dev machine, us per call, two runs): n=0: serial 0.7, prange 54.8-56.8, futures 67-69, run_chunks
+4.5-5.1; n=20k: 40-42 / 84-86 / 74-79 / 27-36; n=200k: 393-403 / 258-263 / 264-278 / 202-212. A sleeping
+thread costs ~25-35 us to wake on this VM (each way: an Event ping-pong measured 50-70 us), the same for
+OpenMP's passive workers and a queue; spinning workers take that out of every parallel layer call: LeNet-5
+b64 step 4.6 -> 3.6 ms, MLP b64 1.05 -> 0.88 ms (interleaved A/B). The chunk kernels need no compiled prange
+wrapper either: cold compile of a LeNet-5 step 19.7 s -> 9.3 s (``python -m kernels.lab.compile_time``).
+Tried and dropped: blocks claimed from a shared atomic counter instead of a fixed split (the worker's chunks
+ran 7-10% longer than chunk 0's on this VM, and claiming cut the caller's waiting 4.1 -> 1.2 ms per ResNet-8
+step, but the step time did not move in interleaved A/B: 48.3 vs 49.3 ms, 8 rounds).
 """
 
 import time
