@@ -8,7 +8,7 @@ forward:  col_t = im2col(x[block]) (C*KH*KW, G*S);  ws_y_t = W2 @ col_t (O, G*S)
           y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
           (3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3) instead, kernels/cpu/winograd.py)
 backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise; stride 1
-          with >= TAPS_MIN_CHANNELS channels: not built, each tap's rows read in place from the padded planes);
+          with >= TAPS_MIN_CHANNELS channels, O <= C: not built, each tap's rows read from the padded planes);
           g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  dwpart_t += col_t @ g_t.T,
           dbpart_t += row sums of g_t;  dx[block] = col2im(W2.T @ g_t) if need_dx (or Winograd)
           then dw += sum_t dwpart_t.T and db += sum_t dbpart_t (serial, after the chunks).
@@ -41,9 +41,14 @@ from kernels.shapes import conv2d_winograd, conv2d_winograd_dx, conv2d_workspace
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 
 # Input channels from which the stride-1 backward takes dw tap by tap from the padded planes instead of
-# rebuilding the im2col block: dw-only backward at batch 64, 16->16 28x28 2.19 -> 1.70 ms, 32->32 14x14 2.03 ->
-# 1.64 ms, 64->64 7x7 equal; with LeNet's 6 channels the 25 thin tap GEMMs lost 5% of a LeNet-5 step.
+# rebuilding the im2col block (when O <= C): dw-only backward at batch 64, 16->16 28x28 2.19 -> 1.70 ms, 32->32
+# 14x14 2.03 -> 1.64 ms, 64->64 7x7 equal; with LeNet's 6 channels the 25 thin tap GEMMs lost 5% of a LeNet-5
+# step, and 32->64 16x16 (O > C) lost 4.4 -> 5.6 ms.
 TAPS_MIN_CHANNELS = 16
+
+
+def _dw_by_taps(c, o):
+    return TAPS_MIN_CHANNELS <= c and o <= c
 
 
 @jit
@@ -283,13 +288,14 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
         filter_transform(ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o), w, True)
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group,
+                _dw_by_taps(c, o))
         run_chunks(_backward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         fresh = conv2d_winograd(x.shape, w.shape, sh, sw)   # the forward left no im2col block in col
         args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
-                fresh)
+                fresh, _dw_by_taps(x.shape[1], w.shape[0]))
         run_chunks(_backward_wide_chunk, args, nchunks)
     else:
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
@@ -300,7 +306,7 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
 
 @jit
 def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks,
-                         group, fresh, t, sync):
+                         group, fresh, taps, t, sync):
     """Chunk t of the stride-1 backward, per block: col (kept, or recomputed when the chunk has several blocks or
     ``fresh``: the forward was Winograd), g, its dw/db partials, dcol and col2im (wide)."""
     release_workers(sync, t)
@@ -313,9 +319,9 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
     c, h, wd = x.shape[1], x.shape[2], x.shape[3]
     n0, n1 = chunk_span(n, nchunks, t)
     # the block's im2col matrix is not in the slot (several blocks per chunk, or a Winograd forward): rebuild
-    # it, or with >= TAPS_MIN_CHANNELS input channels read its rows in place (_accumulate_taps)
+    # it, or (``taps``: _dw_by_taps) read its rows in place (_accumulate_taps)
     recompute = fresh or n1 - n0 > group
-    by_taps = recompute and c >= TAPS_MIN_CHANNELS
+    by_taps = recompute and taps
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
@@ -342,9 +348,11 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
 
 
 @jit
-def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group, t, sync):
+def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group,
+                             taps, t, sync):
     """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: g (in the ws_dcol slot), the dw partial
-    tap by tap from each sample's padded planes (_accumulate_taps) and the db partial, then dx = the Winograd
+    (tap by tap from each sample's padded planes if ``taps``, else from its rebuilt im2col block: the forward was
+    Winograd) and the db partial, then dx = the Winograd
     convolution of g with the rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the
     chunk's slot of ws_g)."""
     release_workers(sync, t)
@@ -362,17 +370,24 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw,
     gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
     scratch = plane[:8 * per_t].reshape(8, per_t)
     n0, n1 = chunk_span(n, nchunks, t)
-    part, _, dbp = _grad_slot(ws_dw, ckk, o, t)
+    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
     for a in range(n0, n1, group):
         k = min(n1 - a, group)
+        col_b = _block(col, ckk, t, group * per, k * per)
         g_b = ws_dcol[t * ckk * group * per:t * ckk * group * per + o * k * per].reshape(o, k * per)
         for i in range(k):
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
-            pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
-            _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], 3, 3, a == n0 and i == 0)
-        _accumulate_db(dbp, g_b, a == n0)
+            if taps:
+                pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
+                _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], 3, 3, a == n0 and i == 0)
+            else:
+                _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], 3, 3, ph, pw, oh)
+        if taps:
+            _accumulate_db(dbp, g_b, a == n0)
+        else:
+            _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
         count = k * per_t
         for i in range(k):
             pad_planes(gp, g_b, i * per, row, oh, y.shape[3], 2 - ph, 2 - pw)
