@@ -26,7 +26,8 @@ dw = G^T dU G (2.4x fewer flops than the im2col GEMM, no im2col matrix; validate
 backward at batch 64, ms, Winograd vs im2col: 16->16 28x28 2.50 vs 2.20 (G=1), 2.40 vs 2.31 (G=8); 32->32 14x14
 2.30 vs 2.01 (G=1), 1.66 vs 1.98 (G=16); 64->64 7x7 2.63 vs 2.36 (G=1), 1.94 vs 1.98 (G=28): at these channel
 counts the two transforms cost what the GEMM saves, and the per-block dU accumulation (16*O*C adds) needs large
-blocks.
+blocks. 32->64 16x16, per 32 samples on one thread: 5.14 (G=1), 3.75 (G=2), 3.65 (G=8) vs 4.1 ms for im2col +
+GEMM (the GEMM at 88 GFLOP/s).
 """
 
 import numpy as np
