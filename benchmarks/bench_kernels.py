@@ -14,8 +14,9 @@ import time
 import numpy as np
 
 import kernels  # first: thread budget (OMP_WAIT_POLICY) and numba cache dir
+from fastnn.layers.conv import CHUNK_BYTES
 from kernels.codes import ACT_RELU
-from kernels.shapes import conv2d_workspace_shapes
+from kernels.shapes import conv2d_columns_per_sample, conv2d_workspace_shapes
 
 cpu = kernels.get("cpu")
 F32 = np.float32
@@ -23,7 +24,8 @@ N = 64
 
 # (C_in, H, W, C_out, K, pad) of LeNet-5's two convolutions
 CHUNKS = cpu.num_threads()  # one batch chunk per thread, as the layers do
-CONVS = {"conv1": (1, 28, 28, 6, 5, 2), "conv2": (6, 14, 14, 16, 5, 0)}
+# (C, H, W, O, K, padding): LeNet-5's two convolutions, and issue 6's 32->64 k3 16x16 (Winograd path)
+CONVS = {"conv1": (1, 28, 28, 6, 5, 2), "conv2": (6, 14, 14, 16, 5, 0), "conv_32_64_k3": (32, 16, 16, 64, 3, 1)}
 
 
 def _rand(rng, *shape):
@@ -31,12 +33,14 @@ def _rand(rng, *shape):
 
 
 def _conv_buffers(name):
-    """Inputs, outputs and workspaces of one LeNet convolution (workspace shapes: kernels.shapes)."""
+    """Inputs, outputs and workspaces of one convolution of CONVS (workspace shapes: kernels.shapes)."""
     rng = np.random.default_rng(0)
     c, h, w, o, k, p = CONVS[name]
     oh, ow = h + 2 * p - k + 1, w + 2 * p - k + 1
+    per_sample = c * k * k * conv2d_columns_per_sample((N, c, h, w), (o, c, k, k), 1, 1, p, p) * 4
+    group = max(1, CHUNK_BYTES // per_sample)   # cache-sized blocks, as fastnn.nn.Conv2d chooses them
     col_shape, ws_y_shape, xp_shape, dw_shape = conv2d_workspace_shapes((N, c, h, w), (o, c, k, k), 1, 1, p, p,
-                                                                        CHUNKS)
+                                                                        CHUNKS, group)
     return {"x": _rand(rng, N, c, h, w), "w": _rand(rng, o, c, k, k) * 0.1, "b": _rand(rng, o),
             "y": np.empty((N, o, oh, ow), F32), "col": np.empty(col_shape, F32), "ws_y": np.empty(ws_y_shape, F32),
             "ws_xp": np.empty(xp_shape, F32), "dy": _rand(rng, N, o, oh, ow), "dx": np.empty((N, c, h, w), F32),

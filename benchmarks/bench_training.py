@@ -37,6 +37,17 @@ class TrainStep:
         self.step()
 
 
+class TrainStepResNet8:
+    """ResNet-8 (fastnn.models.resnet8) at batch 64, issue 6's ResNet target."""
+
+    def setup(self):
+        self.step = _setup_step("resnet8", 64)
+        self.step()
+
+    def time_step(self):
+        self.step()
+
+
 class Inference:
     params = ([1, 64],)
     param_names = ["batch"]
