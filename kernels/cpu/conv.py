@@ -232,6 +232,19 @@ def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunk
 
 
 @jit
+def _winograd_views(ws, plane_t, t, group, th_n, tw_n, c_in, c_out):
+    """Chunk t's Winograd views: V (16 planes of c_in x tiles) and M (c_out) in its slot of ws, and on plane_t
+    the padded input planes (c_in, 2*TH + 2, 2*TW + 2) and the output transform's (8, TH*TW) scratch (used once
+    the planes are consumed)."""
+    cap = group * th_n * tw_n
+    slot = ws[t * 16 * ((c_in + c_out) * cap + 2 * PLANE_PAD):]
+    v, m = slot[:16 * (c_in * cap + PLANE_PAD)], slot[16 * (c_in * cap + PLANE_PAD):]
+    plane = plane_t.reshape(plane_t.size)
+    xp = plane[:c_in * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(c_in, 2 * th_n + 2, 2 * tw_n + 2)
+    return v, m, xp, plane[:8 * th_n * tw_n].reshape(8, th_n * tw_n)
+
+
+@jit
 def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t, sync):
     """Chunk t of the Winograd F(2x2, 3x3) forward, per block: pad + input transform of each sample into V, the
     16 tile GEMMs into M, the output transform + bias + act. V and M are in the chunk's slot of ws_y, U (the
@@ -240,13 +253,9 @@ def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, g
     n, o, oh, ow = y.shape
     c = x.shape[1]
     th_n, tw_n = winograd_tiles(oh, ow)
-    per, cap = th_n * tw_n, group * th_n * tw_n
+    per = th_n * tw_n
     u = ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c)
-    slot = ws_y[t * 16 * ((c + o) * cap + 2 * PLANE_PAD):]
-    v, m = slot[:16 * (c * cap + PLANE_PAD)], slot[16 * (c * cap + PLANE_PAD):]
-    plane = ws_xp[t].reshape(ws_xp[t].size)
-    xp = plane[:c * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(c, 2 * th_n + 2, 2 * tw_n + 2)
-    scratch = plane[:8 * per].reshape(8, per)   # the output transform's, once the planes are consumed
+    v, m, xp, scratch = _winograd_views(ws_y, ws_xp[t], t, group, th_n, tw_n, c, o)
     n0, n1 = chunk_span(n, nchunks, t)
     for a in range(n0, n1, group):
         count = min(n1 - a, group) * per
@@ -362,13 +371,9 @@ def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph
     row = ws_dxp.shape[3]
     per = oh * row
     th_n, tw_n = winograd_tiles(h, wd)
-    per_t, cap = th_n * tw_n, group * th_n * tw_n
+    per_t = th_n * tw_n
     u = ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o)
-    slot = ws_g[t * 16 * ((c + o) * cap + 2 * PLANE_PAD):]
-    v, m = slot[:16 * (o * cap + PLANE_PAD)], slot[16 * (o * cap + PLANE_PAD):]
-    plane = ws_dxp[t].reshape(ws_dxp[t].size)
-    gp = plane[:o * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(o, 2 * th_n + 2, 2 * tw_n + 2)
-    scratch = plane[:8 * per_t].reshape(8, per_t)
+    v, m, gp, scratch = _winograd_views(ws_g, ws_dxp[t], t, group, th_n, tw_n, o, c)
     n0, n1 = chunk_span(n, nchunks, t)
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
