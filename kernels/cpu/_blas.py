@@ -12,7 +12,7 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
-from numba.np.linalg import check_blas_return, get_blas_kind
+from numba.np.linalg import check_blas_return, ensure_blas, get_blas_kind
 
 from kernels.cpu._jit import jit
 
@@ -24,12 +24,11 @@ def _xxgemm(typingctx, transa, transb, m, n, k, a, lda, b, ldb, beta, c, ldc):
     """BLAS ?gemm, column-major: c = op(a) @ op(b) + beta * c, alpha 1; the arrays give only dtype and data."""
     if not all(isinstance(x, types.Array) for x in (a, b, c)) or len({a.dtype, b.dtype, c.dtype}) != 1:
         return None
+    ensure_blas()   # as numba's np.dot: a clear ImportError without SciPy (kernels/_env.py loaded its BLAS)
     dtype = c.dtype
     kind = get_blas_kind(dtype, "gemm_into")
 
     def codegen(context, builder, signature, args):
-        from kernels._env import import_cython_blas
-        import_cython_blas()   # numba's helper resolves SciPy's BLAS pointers through this module
         char, intp, void_p = ir.IntType(8), cgutils.intp_t, cgutils.voidptr_t
         fnty = ir.FunctionType(ir.IntType(32), [char, char, char, intp, intp, intp, void_p, void_p, intp,
                                                 void_p, intp, void_p, void_p, intp])
