@@ -27,11 +27,20 @@ def conv2d_group(n: int, nchunks: int, group: int | None = None) -> int:
 
 
 WINOGRAD_MIN_CHANNELS = 16
-WINOGRAD_PLANE_PAD = 16   # elements between the 16 planes of V and M (kernels/cpu/winograd.py)
+WINOGRAD_TILE = 4         # F(4x4, 3x3): output tile side (kernels/cpu/winograd.py)
+WINOGRAD_PLANE_PAD = 16   # elements between the planes of V, M and S (kernels/cpu/winograd.py)
+
+
+def winograd_slot_size(c_in: int, c_out: int, cap: int) -> int:
+    """Elements of one chunk's Winograd slot for a block of ``cap`` tiles: V (36 planes of c_in x cap), the
+    transforms' scratch (36 of max(c_in, c_out) x cap), M (36 of c_out x cap) and the output transform's S (24 of
+    c_out x cap), each plane WINOGRAD_PLANE_PAD longer."""
+    return (36 * ((c_in + max(c_in, c_out) + c_out) * cap + 3 * WINOGRAD_PLANE_PAD)
+            + 24 * (c_out * cap + WINOGRAD_PLANE_PAD))
 
 
 def conv2d_winograd(x_shape, w_shape, sh, sw) -> bool:
-    """Whether the CPU forward uses Winograd F(2x2, 3x3) (kernels/cpu/winograd.py): 3x3 kernels, stride 1, at
+    """Whether the CPU forward uses Winograd F(4x4, 3x3) (kernels/cpu/winograd.py): 3x3 kernels, stride 1, at
     least WINOGRAD_MIN_CHANNELS input channels (fewer: the 16 GEMMs are too thin; kernels/lab/winograd.py)."""
     return w_shape[2] == 3 and w_shape[3] == 3 and sh == 1 and sw == 1 and x_shape[1] >= WINOGRAD_MIN_CHANNELS
 
@@ -42,6 +51,15 @@ def conv2d_winograd_dx(x_shape, w_shape, sh, sw) -> bool:
     channels (the block's output gradient then fits in the freed dcol slot)."""
     o, c = w_shape[0], x_shape[1]
     return conv2d_winograd(x_shape, w_shape, sh, sw) and WINOGRAD_MIN_CHANNELS <= o <= 9 * c
+
+
+def conv2d_winograd_dw(x_shape, w_shape, sh, sw) -> bool:
+    """Whether the CPU backward with Winograd dx takes dw by Winograd too (dU = dM V^T over the tiles, dw =
+    G^T dU G; kernels/cpu/winograd.py): with more output than input channels, where the tap-by-tap dw
+    (kernels/cpu/conv.py) does not apply (backward at batch 64: 32->64 16x16 8.4 -> 6.4-7.7 ms; with O = C it lost
+    to the taps: 16->16 28x28 3.5 vs 4.1-5.6 ms, 64->64 7x7 4.6 vs 5.5). Its ws_dw then holds a (36, O, C) dU
+    partial per chunk."""
+    return conv2d_winograd_dx(x_shape, w_shape, sh, sw) and w_shape[0] > x_shape[1]
 
 
 def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=None):
@@ -60,12 +78,12 @@ def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=Non
     tap) is ONE contiguous run of the padded plane (15-20x faster than OH runs of OW:
     kernels/lab/conv_layouts.py); other strides use the standard layout and no padded copy. ws_dw holds, per
     chunk, a (C*KH*KW, O) partial of dw, one more for a block's product and an (O,) partial of db.
-    Winograd forward (conv2d_winograd): ws_y grows to hold, per slot, a block's V (16, C, G*TH*TW) and M
-    (16, O, G*TH*TW) (planes WINOGRAD_PLANE_PAD apart), plus the transformed filter U (16, O, C) at its end, and
-    ws_xp to hold a sample's (C, 2*TH+2, 2*TW+2) padded planes (TH, TW = ceil(OH/2), ceil(OW/2)), reused as the
-    output transform's (8, TH*TW) scratch. Winograd dx (conv2d_winograd_dx) uses the same space with C and O
-    swapped and the tiles of dx (TH, TW = ceil(H/2), ceil(W/2); the larger counts size the workspaces); the
-    block's output gradient g then lives in its ws_dcol slot (no dcol GEMM).
+    Winograd forward (conv2d_winograd): ws_y grows to hold, per slot, a block's V (36, C, G*TH*TW), M
+    (36, O, G*TH*TW) and S (24, O, G*TH*TW) (winograd_slot_size), plus the transformed filter U (36, O, C) at its
+    end, and ws_xp to hold a sample's (C, 4*TH+2, 4*TW+2) padded planes (TH, TW = ceil(OH/4), ceil(OW/4)).
+    Winograd dx (conv2d_winograd_dx) uses the same space with C and O swapped and the tiles of dx (TH, TW =
+    ceil(H/4), ceil(W/4); the larger counts size the workspaces); the block's output gradient g then lives in its
+    ws_dcol slot (no dcol GEMM).
     """
     n, c, h, w = x_shape
     o, _, kh, kw = w_shape
@@ -74,10 +92,13 @@ def conv2d_workspace_shapes(x_shape, w_shape, sh, sw, ph, pw, nchunks, group=Non
     ws_y, rows = o * cols, h + 2 * ph + 1
     if conv2d_winograd(x_shape, w_shape, sh, sw):
         # tiles of y (forward) and of dx (backward: a 3x3 stride-1 convolution of dy with padding 2 - p)
-        th = max((conv_out_size(h, kh, sh, ph) + 1) // 2, (h + 1) // 2)
-        tw = max((conv_out_size(w, kw, sw, pw) + 1) // 2, (w + 1) // 2)
+        t = WINOGRAD_TILE
+        th = -(-max(conv_out_size(h, kh, sh, ph), h) // t)
+        tw = -(-max(conv_out_size(w, kw, sw, pw), w) // t)
         cap = slots // nchunks * th * tw
-        ws_y = max(ws_y, nchunks * 16 * ((c + o) * cap + 2 * WINOGRAD_PLANE_PAD) + 16 * o * c)
-        rows = max(rows, -(-max(c, o) * (2 * th + 2) * (2 * tw + 2) // (c * (w + 2 * pw))))
+        slot = max(winograd_slot_size(c, o, cap), winograd_slot_size(o, c, cap))
+        ws_y = max(ws_y, nchunks * slot + 36 * o * c)
+        rows = max(rows, -(-max(c, o) * (t * th + 2) * (t * tw + 2) // (c * (w + 2 * pw))))
     xp = (nchunks, c, rows, w + 2 * pw) if sh == 1 and sw == 1 else (0, 0, 0, 0)
-    return (c * kh * kw * cols,), (ws_y,), xp, (nchunks * (2 * c * kh * kw + 1) * o,)
+    dw_slot = 36 * c if conv2d_winograd_dw(x_shape, w_shape, sh, sw) else 2 * c * kh * kw
+    return (c * kh * kw * cols,), (ws_y,), xp, (nchunks * (dw_slot + 1) * o,)

@@ -6,7 +6,7 @@ kernels/shapes.py), each block in the chunk's slot of the workspaces, so im2col 
 cache:
 forward:  col_t = im2col(x[block]) (C*KH*KW, G*S);  ws_y_t = W2 @ col_t (O, G*S)
           y[n,o,oh,ow] = act(ws_y_t[o, column of (n, oh, ow)] + b[o])   (epilogue: bias, act, NCHW)
-          (3x3 stride 1 with >= 16 channels: Winograd F(2x2, 3x3) instead, kernels/cpu/winograd.py)
+          (3x3 stride 1 with >= 16 channels: Winograd F(4x4, 3x3) instead, kernels/cpu/winograd.py)
 backward: col_t as in forward (still in the slot when the chunk is one block, recomputed otherwise; stride 1
           with >= TAPS_MIN_CHANNELS channels, O <= C: not built, each tap's rows read from the padded planes);
           g_t = dy * act'(y) in ws_y_t's layout (padding columns 0);  dwpart_t += col_t @ g_t.T,
@@ -28,15 +28,27 @@ from kernels.cpu._threads import chunk_span, release_workers, run_chunks
 from kernels.cpu.activation import activate, activation_grad
 from kernels.cpu.im2col import col2im_sample, im2col_sample
 from kernels.cpu.winograd import (
-    PLANE_PAD,
+    TILE,
+    filter_grad,
     filter_transform,
+    gather_output_tiles,
+    gather_tiles,
     input_transform,
+    output_columns,
+    output_grad_transform,
     output_transform,
     pad_planes,
     tile_products,
     winograd_tiles,
 )
-from kernels.shapes import conv2d_winograd, conv2d_winograd_dx, conv2d_workspace_shapes
+from kernels.shapes import WINOGRAD_PLANE_PAD as PLANE_PAD
+from kernels.shapes import (
+    conv2d_winograd,
+    conv2d_winograd_dw,
+    conv2d_winograd_dx,
+    conv2d_workspace_shapes,
+    winograd_slot_size,
+)
 
 __all__ = ["conv2d_workspace_shapes", "conv2d_forward", "conv2d_backward"]
 
@@ -196,7 +208,7 @@ def conv2d_forward(y, col, ws_y, ws_xp, x, w, b, sh, sw, ph, pw, act, alpha, nch
     if conv2d_winograd(x.shape, w.shape, sh, sw):
         group = _per_block(col, ckk, y.shape[2] * ws_xp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
-        filter_transform(ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c), w, False)
+        filter_transform(ws_y[ws_y.size - 36 * o * c:].reshape(36, o, c), w, False)
         args = (y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group)
         run_chunks(_forward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
@@ -231,40 +243,54 @@ def _forward_wide_chunk(y, col, ws_y, ws_xp, x, w, b, ph, pw, act, alpha, nchunk
 
 
 
+_slot_size = jit(winograd_slot_size)
+
+
 @jit
-def _winograd_views(ws, plane_t, t, group, th_n, tw_n, c_in, c_out):
-    """Chunk t's Winograd views: V (16 planes of c_in x tiles) and M (c_out) in its slot of ws, and on plane_t
-    the padded input planes (c_in, 2*TH + 2, 2*TW + 2) and the output transform's (8, TH*TW) scratch (used once
-    the planes are consumed)."""
-    cap = group * th_n * tw_n
-    slot = ws[t * 16 * ((c_in + c_out) * cap + 2 * PLANE_PAD):]
-    v, m = slot[:16 * (c_in * cap + PLANE_PAD)], slot[16 * (c_in * cap + PLANE_PAD):]
-    plane = plane_t.reshape(plane_t.size)
-    xp = plane[:c_in * (2 * th_n + 2) * (2 * tw_n + 2)].reshape(c_in, 2 * th_n + 2, 2 * tw_n + 2)
-    return v, m, xp, plane[:8 * th_n * tw_n].reshape(8, th_n * tw_n)
+def _winograd_views(ws, t, cap, c_in, c_out):
+    """Chunk t's Winograd views in its slot of ws for blocks of up to ``cap`` tiles (kernels/shapes.py
+    winograd_slot_size): V (36 planes of c_in x tiles), the transforms' scratch D (36 of max(c_in, c_out)), M and
+    S (36 and 24 of c_out)."""
+    size = _slot_size(c_in, c_out, cap)
+    slot = ws[t * size:(t + 1) * size]
+    v_end = 36 * (c_in * cap + PLANE_PAD)
+    d_end = v_end + 36 * (max(c_in, c_out) * cap + PLANE_PAD)
+    m_end = d_end + 36 * (c_out * cap + PLANE_PAD)
+    return slot[:v_end], slot[v_end:d_end], slot[d_end:m_end], slot[m_end:]
+
+
+@jit
+def _padded_planes(plane_t, ch, th_n, tw_n):
+    """ch padded planes (ch, 4*TH + 2, 4*TW + 2) at the start of a chunk's ws_xp plane."""
+    hp, wp = TILE * th_n + 2, TILE * tw_n + 2
+    return plane_t.reshape(plane_t.size)[:ch * hp * wp].reshape(ch, hp, wp)
 
 
 @jit
 def _forward_winograd_chunk(y, ws_y, ws_xp, x, b, ph, pw, act, alpha, nchunks, group, t, sync):
-    """Chunk t of the Winograd F(2x2, 3x3) forward, per block: pad + input transform of each sample into V, the
-    16 tile GEMMs into M, the output transform + bias + act. V and M are in the chunk's slot of ws_y, U (the
-    transformed filter) at its end (kernels/shapes.py conv2d_workspace_shapes)."""
+    """Chunk t of the Winograd F(4x4, 3x3) forward, per block: pad + input transform of each sample into V, the
+    36 tile GEMMs into M, the output transform (its column stage S over the block, then per sample the rows +
+    bias + act). V, M and S are in the chunk's slot of ws_y, U (the transformed filter) at its end
+    (kernels/shapes.py conv2d_workspace_shapes)."""
     release_workers(sync, t)
     n, o, oh, ow = y.shape
     c = x.shape[1]
     th_n, tw_n = winograd_tiles(oh, ow)
     per = th_n * tw_n
-    u = ws_y[ws_y.size - 16 * o * c:].reshape(16, o, c)
-    v, m, xp, scratch = _winograd_views(ws_y, ws_xp[t], t, group, th_n, tw_n, c, o)
+    u = ws_y[ws_y.size - 36 * o * c:].reshape(36, o, c)
+    v, d, m, sc = _winograd_views(ws_y, t, group * per, c, o)
+    xp = _padded_planes(ws_xp[t], c, th_n, tw_n)
     n0, n1 = chunk_span(n, nchunks, t)
     for a in range(n0, n1, group):
         count = min(n1 - a, group) * per
         for i in range(min(n1 - a, group)):
             pad_planes(xp, x[a + i].reshape(c, x.shape[2] * x.shape[3]), 0, x.shape[3], x.shape[2], x.shape[3], ph, pw)
-            input_transform(v, count, i * per, xp, th_n, tw_n)
+            gather_tiles(v, count, i * per, xp, th_n, tw_n)
+        input_transform(v, d, c * count)
         tile_products(m, u, v, o, c, count)
+        output_columns(sc, m, o * count)
         for i in range(min(n1 - a, group)):
-            output_transform(y[a + i], m, count, i * per, b, act, alpha, scratch)
+            output_transform(y[a + i], sc, count, i * per, b, act, alpha)
 
 
 
@@ -296,9 +322,9 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
     if need_dx and conv2d_winograd_dx(x.shape, w.shape, sh, sw):
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
-        filter_transform(ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o), w, True)
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group,
-                _dw_by_taps(c, o))
+        filter_transform(ws_g[ws_g.size - 36 * o * c:].reshape(36, c, o), w, True)
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group,
+                conv2d_winograd_dw(x.shape, w.shape, sh, sw))
         run_chunks(_backward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
@@ -310,7 +336,10 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
         args = (dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, group)
         run_chunks(_backward_strided_chunk, args, nchunks)
-    _reduce_grads(dw, db, ws_dw, nchunks)
+    if need_dx and conv2d_winograd_dw(x.shape, w.shape, sh, sw):
+        _reduce_winograd_grads(dw, db, ws_dw, nchunks)
+    else:
+        _reduce_grads(dw, db, ws_dw, nchunks)
 
 
 @jit
@@ -357,50 +386,75 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
 
 
 @jit
-def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, y, ph, pw, act, alpha, nchunks, group,
-                             taps, t, sync):
-    """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: g (in the ws_dcol slot), the dw partial
-    (tap by tap from each sample's padded planes if ``taps``, else from its rebuilt im2col block: the forward was
-    Winograd) and the db partial, then dx = the Winograd
-    convolution of g with the rotated filter (U', transformed by the caller, at the end of ws_g; V' and M' in the
-    chunk's slot of ws_g)."""
+def _backward_winograd_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group,
+                             winograd_dw, t, sync):
+    """Chunk t of the stride-1 3x3 backward with Winograd dx, per block: g (in the ws_dcol slot), the dw and db
+    partials, then dx = the Winograd convolution of g with the rotated filter (U', transformed by the caller, at the
+    end of ws_g; V', M' and S' in the chunk's slot of ws_g). dw: if ``winograd_dw`` (conv2d_winograd_dw),
+    dU += dM V^T over the block's tiles (x's V and g's dM built in the space of M' and V' first), else tap by tap
+    from each sample's padded planes (_accumulate_taps)."""
     release_workers(sync, t)
-    n, o, oh, _ = y.shape
+    n, o, oh, ow = y.shape
     c, h, wd = x.shape[1], x.shape[2], x.shape[3]
-    ckk = 9 * c
     row = ws_dxp.shape[3]
     per = oh * row
-    th_n, tw_n = winograd_tiles(h, wd)
-    per_t = th_n * tw_n
-    u = ws_g[ws_g.size - 16 * o * c:].reshape(16, c, o)
-    v, m, gp, scratch = _winograd_views(ws_g, ws_dxp[t], t, group, th_n, tw_n, o, c)
+    th_x, tw_x = winograd_tiles(h, wd)       # tiles of dx
+    th_y, tw_y = winograd_tiles(oh, ow)      # tiles of y (the weight gradient's)
+    th_m, tw_m = max(th_x, th_y), max(tw_x, tw_y)
+    per_x, per_y = th_x * tw_x, th_y * tw_y
+    u = ws_g[ws_g.size - 36 * o * c:].reshape(36, c, o)
+    v, d, m, sc = _winograd_views(ws_g, t, group * th_m * tw_m, o, c)
+    gp, xpl = _padded_planes(ws_dxp[t], o, th_m, tw_m), _padded_planes(ws_dxp[t], c, th_m, tw_m)
     n0, n1 = chunk_span(n, nchunks, t)
-    part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
+    if winograd_dw:
+        part, dbp = _winograd_grad_slot(ws_dw, o, c, t)
+    else:
+        part, _, dbp = _grad_slot(ws_dw, 9 * c, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
     for a in range(n0, n1, group):
         k = min(n1 - a, group)
-        col_b = _block(col, ckk, t, group * per, k * per)
-        g_b = ws_dcol[t * ckk * group * per:t * ckk * group * per + o * k * per].reshape(o, k * per)
+        g_b = ws_dcol[t * 9 * c * group * per:t * 9 * c * group * per + o * k * per].reshape(o, k * per)
         for i in range(k):
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
-            if taps:
+            if winograd_dw:
+                pad_planes(xpl, x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
+                gather_tiles(m, k * per_y, i * per_y, xpl, th_y, tw_y)
+                gather_output_tiles(v, k * per_y, i * per_y, g_b, i * per, row, oh, ow, th_y, tw_y)
+            else:
                 pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
                 _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], 3, 3, a == n0 and i == 0)
-            else:
-                _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], 3, 3, ph, pw, oh)
-        if taps:
-            _accumulate_db(dbp, g_b, a == n0)
-        else:
-            _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)
-        count = k * per_t
+        if winograd_dw:
+            input_transform(m, d, c * k * per_y)
+            output_grad_transform(v, d, o * k * per_y)
+            _accumulate_du(part, v, m, o, c, k * per_y, a == n0)
+        _accumulate_db(dbp, g_b, a == n0)
+        count = k * per_x
         for i in range(k):
-            pad_planes(gp, g_b, i * per, row, oh, y.shape[3], 2 - ph, 2 - pw)
-            input_transform(v, count, i * per_t, gp, th_n, tw_n)
+            pad_planes(gp, g_b, i * per, row, oh, ow, 2 - ph, 2 - pw)
+            gather_tiles(v, count, i * per_x, gp, th_x, tw_x)
+        input_transform(v, d, o * count)
         tile_products(m, u, v, c, o, count)
+        output_columns(sc, m, c * count)
         for i in range(k):
-            output_transform(dx[a + i], m, count, i * per_t, ws_dw[:0], ACT_NONE, 0.0, scratch)   # no bias
+            output_transform(dx[a + i], sc, count, i * per_x, ws_dw[:0], ACT_NONE, 0.0)   # no bias
 
+
+@jit
+def _winograd_grad_slot(ws_dw, o, c, t):
+    """Chunk t's part of ws_dw for a Winograd dw: the dU partial (36*O, C), the db partial (O,)."""
+    base = t * (36 * c + 1) * o
+    return ws_dw[base:base + 36 * o * c].reshape(36 * o, c), ws_dw[base + 36 * o * c:base + (36 * c + 1) * o]
+
+
+@jit
+def _accumulate_du(du, z, vx, o, c, count, first):
+    """du[xi*O:(xi + 1)*O] (O, C) (=|+=) z[xi] (O, count) @ vx[xi].T (count, C) for the 36 xi: the block's dM and
+    V planes (PLANE_PAD apart), one BLAS GEMM each."""
+    sz, sv = o * count + PLANE_PAD, c * count + PLANE_PAD
+    for xi in range(36):
+        gemm_into(du[xi * o:(xi + 1) * o], z[xi * sz:xi * sz + o * count].reshape(o, count),
+                  vx[xi * sv:xi * sv + c * count].reshape(c, count).T, 0.0 if first else 1.0)
 
 
 @jit
@@ -446,3 +500,20 @@ def _reduce_grads(dw, db, ws_dw, nchunks):
         for r in range(ckk):
             for oi in range(o):
                 dw2[oi, r] += part[r, oi]
+
+
+@jit
+def _reduce_winograd_grads(dw, db, ws_dw, nchunks):
+    """dw += G^T (sum_t dU_t) G and db += sum_t dbpart_t over the chunks' Winograd dw slots (chunk 0's dU ends up
+    holding the sum)."""
+    o, c = dw.shape[0], dw.shape[1]
+    du0, _ = _winograd_grad_slot(ws_dw, o, c, 0)
+    for t in range(nchunks):
+        du, dbp = _winograd_grad_slot(ws_dw, o, c, t)
+        for oi in range(o):
+            db[oi] += dbp[oi]
+        if t > 0:
+            for r in range(36 * o):
+                for ci in range(c):
+                    du0[r, ci] += du[r, ci]
+    filter_grad(dw, du0.reshape(36, o, c))

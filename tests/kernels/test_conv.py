@@ -1,7 +1,7 @@
 """im2col / col2im and conv2d_forward / conv2d_backward.
 
 reference == cpu on sampled geometries (batch 1, odd/non-square sizes, stride 2/3, padding, kernels
-1/3/5, non-square kernels, (kh, kw) != (sh, sw), 3x3 stride-1 with >= 16 channels: the Winograd forward);
+1/3/5, non-square kernels, (kh, kw) != (sh, sw), 3x3 stride-1 with >= 16 channels: the Winograd forward, dx, dw);
 every fused activation; need_dx; dw/db
 accumulation; float64 gradchecks of both backends; PyTorch's
 conv2d (forward and autograd); hypothesis: im2col-GEMM conv == direct conv, col2im adjoint of im2col.
@@ -40,7 +40,9 @@ CASES = [
     (1, 17, 5, 5, 4, 3, 3, 1, 1, 0, 0),  # Winograd: no padding, odd 3x3 output (partial last tiles)
     (3, 16, 4, 6, 5, 3, 3, 1, 1, 2, 1),  # Winograd: padding 2 x 1 (output larger than the input)
     (2, 16, 6, 5, 16, 3, 3, 1, 1, 1, 1),  # Winograd forward and dx (>= 16 output channels), odd input width
-    (1, 16, 5, 7, 18, 3, 3, 1, 1, 0, 2),  # Winograd forward and dx: padding 0 x 2, odd sizes
+    (1, 16, 5, 7, 18, 3, 3, 1, 1, 0, 2),  # Winograd forward, dx and dw (O > C): padding 0 x 2, odd sizes
+    (2, 16, 5, 6, 20, 3, 3, 1, 1, 2, 1),  # Winograd dw: output taller than the input (more y tiles than dx tiles)
+    (1, 16, 7, 9, 17, 3, 3, 1, 1, 1, 1),  # Winograd dw: output width 9 = 4k + 1 (last tile past the wide row)
 ]
 CASE_IDS = ["x".join(map(str, c)) for c in CASES]
 
@@ -292,7 +294,8 @@ def test_property_col2im_is_adjoint_of_im2col(case, seed):
 @pytest.mark.parametrize(("nchunks", "group"), [(1, None), (2, None), (3, None), (5, None), (1, 2), (2, 1),
                                                 (2, 2), (1, 4)])
 @pytest.mark.parametrize("case", [(5, 2, 7, 6, 3, 3, 3, 1, 1, 1, 1), (5, 2, 9, 8, 3, 3, 2, 2, 1, 1, 0),
-                                  (5, 16, 5, 6, 16, 3, 3, 1, 1, 1, 1)], ids=["wide", "strided", "winograd"])
+                                  (5, 16, 5, 6, 16, 3, 3, 1, 1, 1, 1), (5, 16, 6, 5, 20, 3, 3, 1, 1, 1, 1)],
+                         ids=["wide", "strided", "winograd", "winograd_dw"])
 def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, group):
     """Each chunk runs one GEMM per block of ``group`` samples in its slot of the workspaces: every split of
     the batch (uneven chunks, one sample per chunk, several blocks per chunk with a short last block, where
@@ -313,13 +316,15 @@ def test_batch_split_into_chunks_and_blocks_matches_reference(case, nchunks, gro
 
 
 def test_winograd_cases_take_the_winograd_path():
-    """The Winograd cases above run the Winograd forward / dx (they would silently test im2col if the thresholds
-    moved), and the others do not."""
-    from kernels.shapes import conv2d_winograd, conv2d_winograd_dx
+    """The Winograd cases above run the Winograd forward / dx / dw (they would silently test im2col if the
+    thresholds moved), and the others do not."""
+    from kernels.shapes import conv2d_winograd, conv2d_winograd_dw, conv2d_winograd_dx
 
     def chosen(predicate):
         return [case for case in CASES if predicate(case[:4], (case[4], case[1], case[5], case[6]), *case[7:9])]
 
-    assert chosen(conv2d_winograd) == [case for case in CASES if case[1] >= 16] and len(chosen(conv2d_winograd)) == 5
+    assert chosen(conv2d_winograd) == [case for case in CASES if case[1] >= 16] and len(chosen(conv2d_winograd)) == 7
     assert chosen(conv2d_winograd_dx) == [case for case in CASES if case[1] >= 16 and case[4] >= 16]
-    assert len(chosen(conv2d_winograd_dx)) == 2
+    assert len(chosen(conv2d_winograd_dx)) == 4
+    assert chosen(conv2d_winograd_dw) == [case for case in CASES if case[1] >= 16 and case[4] > case[1]]
+    assert len(chosen(conv2d_winograd_dw)) == 3
