@@ -41,7 +41,7 @@ def winograd_slot_size(c_in: int, c_out: int, cap: int) -> int:
 
 def conv2d_winograd(x_shape, w_shape, sh, sw) -> bool:
     """Whether the CPU forward uses Winograd F(4x4, 3x3) (kernels/cpu/winograd.py): 3x3 kernels, stride 1, at
-    least WINOGRAD_MIN_CHANNELS input channels (fewer: the 16 GEMMs are too thin; kernels/lab/winograd.py)."""
+    least WINOGRAD_MIN_CHANNELS input channels (fewer: the 36 GEMMs are too thin; kernels/lab/winograd.py)."""
     return w_shape[2] == 3 and w_shape[3] == 3 and sh == 1 and sw == 1 and x_shape[1] >= WINOGRAD_MIN_CHANNELS
 
 

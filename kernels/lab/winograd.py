@@ -33,15 +33,17 @@ GEMM (the GEMM at 88 GFLOP/s).
 import numpy as np
 
 import kernels
+import kernels.cpu.conv as cpu_conv
 import kernels.shapes as shapes
 from kernels.codes import ACT_RELU
 from kernels.lab.harness import best_ms
 from kernels.shapes import conv2d_workspace_shapes
 
 SHAPES = [(16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 16), (8, 16, 28), (6, 16, 14)]   # (C, O, H=W)
+DW_SHAPES = [(16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 16), (16, 32, 14)]
 
 
-def main() -> None:
+def forward_record() -> None:
     cpu, ref = kernels.get("cpu"), kernels.get("reference")
     rng = np.random.default_rng(0)
     threshold = shapes.WINOGRAD_MIN_CHANNELS
@@ -72,5 +74,46 @@ def main() -> None:
         shapes.WINOGRAD_MIN_CHANNELS = threshold
 
 
+def dw_record() -> None:
+    """Backward (dx by Winograd) with dw tap by tap vs by Winograd, batch 64 on 2 chunks, validated first."""
+    cpu, ref = kernels.get("cpu"), kernels.get("reference")
+    rng = np.random.default_rng(1)
+    rule = shapes.conv2d_winograd_dw
+    try:
+        for c, o, h in DW_SHAPES:
+            x = rng.standard_normal((64, c, h, h)).astype(np.float32)
+            w = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+            b = np.zeros(o, np.float32)
+            y = np.empty((64, o, h, h), np.float32)
+            ref.conv2d_forward(y, None, None, None, x, w, b, 1, 1, 1, 1, ACT_RELU, 0.0, 2)
+            dy = rng.standard_normal(y.shape).astype(np.float32)
+            expected = [np.zeros(x.shape), np.zeros(w.shape), np.zeros(o)]
+            ref.conv2d_backward(*expected, None, None, None, None, dy.astype(np.float64), None, x.astype(np.float64),
+                                w.astype(np.float64), y.astype(np.float64), 1, 1, 1, 1, ACT_RELU, 0.0, True, 2)
+            times = {}
+            for name, on in (("taps", False), ("winograd", True)):
+                shapes.conv2d_winograd_dw = cpu_conv.conv2d_winograd_dw = lambda *a, on=on: on
+                col, ws_y, ws_xp, ws_dw = (np.empty(s, np.float32)
+                                           for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, 1, 1, 2))
+                cpu.conv2d_forward(np.empty_like(y), col, ws_y, ws_xp, x, w, b, 1, 1, 1, 1, ACT_RELU, 0.0, 2)
+                grads = [np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)]
+                ws_g, ws_dcol, ws_dxp = np.empty_like(ws_y), np.empty_like(col), np.empty_like(ws_xp)
+
+                def run(grads=grads, ws=(ws_dcol, ws_g, ws_dw, ws_dxp), col=col):
+                    for g in grads:
+                        g[...] = 0
+                    cpu.conv2d_backward(*grads, *ws, dy, col, x, w, y, 1, 1, 1, 1, ACT_RELU, 0.0, True, 2)
+                    return grads
+
+                for got, want, what in zip(run(), expected, ("dx", "dw", "db")):
+                    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max(),
+                                               err_msg=f"{name} {what}")
+                times[name] = best_ms(run, reps=10, rounds=7)
+            print(f"conv {c}->{o} {h}x{h} backward: " + ", ".join(f"dw by {k} {v:.2f} ms" for k, v in times.items()))
+    finally:
+        shapes.conv2d_winograd_dw = cpu_conv.conv2d_winograd_dw = rule
+
+
 if __name__ == "__main__":
-    main()
+    forward_record()
+    dw_record()
