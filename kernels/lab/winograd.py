@@ -34,6 +34,7 @@ import numpy as np
 
 import kernels
 import kernels.cpu.conv as cpu_conv
+from fastnn.layers.conv import Conv2d
 import kernels.shapes as shapes
 from kernels.codes import ACT_RELU
 from kernels.lab.harness import best_ms
@@ -75,7 +76,8 @@ def forward_record() -> None:
 
 
 def dw_record() -> None:
-    """Backward (dx by Winograd) with dw tap by tap vs by Winograd, batch 64 on 2 chunks, validated first."""
+    """Backward (dx by Winograd) with dw tap by tap vs by Winograd, batch 64 on 2 chunks in the blocks Conv2d
+    picks, validated first."""
     cpu, ref = kernels.get("cpu"), kernels.get("reference")
     rng = np.random.default_rng(1)
     rule = shapes.conv2d_winograd_dw
@@ -93,8 +95,9 @@ def dw_record() -> None:
             times = {}
             for name, on in (("taps", False), ("winograd", True)):
                 shapes.conv2d_winograd_dw = cpu_conv.conv2d_winograd_dw = lambda *a, on=on: on
+                group = Conv2d(c, o, 3, padding=1)._chunks(x.shape)[1]
                 col, ws_y, ws_xp, ws_dw = (np.empty(s, np.float32)
-                                           for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, 1, 1, 2))
+                                           for s in conv2d_workspace_shapes(x.shape, w.shape, 1, 1, 1, 1, 2, group))
                 cpu.conv2d_forward(np.empty_like(y), col, ws_y, ws_xp, x, w, b, 1, 1, 1, 1, ACT_RELU, 0.0, 2)
                 grads = [np.zeros_like(x), np.zeros_like(w), np.zeros_like(b)]
                 ws_g, ws_dcol, ws_dxp = np.empty_like(ws_y), np.empty_like(col), np.empty_like(ws_xp)
@@ -109,7 +112,8 @@ def dw_record() -> None:
                     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3 * np.abs(want).max(),
                                                err_msg=f"{name} {what}")
                 times[name] = best_ms(run, reps=10, rounds=7)
-            print(f"conv {c}->{o} {h}x{h} backward: " + ", ".join(f"dw by {k} {v:.2f} ms" for k, v in times.items()))
+            print(f"conv {c}->{o} {h}x{h} backward (G={group}): "
+                  + ", ".join(f"dw by {k} {v:.2f} ms" for k, v in times.items()))
     finally:
         shapes.conv2d_winograd_dw = cpu_conv.conv2d_winograd_dw = rule
 
