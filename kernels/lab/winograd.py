@@ -1,41 +1,60 @@
-"""Lab: stride-1 3x3 conv forward, im2col + GEMM vs Winograd F(2x2, 3x3) (kernels/cpu/winograd.py).
+"""Lab: stride-1 3x3 conv, im2col + GEMM vs Winograd F(4x4, 3x3) (kernels/cpu/winograd.py): the forward, and
+the backward's weight gradient tap by tap vs by Winograd.
 
-Both run through kernels.cpu.conv2d_forward at batch 64 on 2 chunks; the path is switched with
-kernels.shapes.WINOGRAD_MIN_CHANNELS (the threshold conv2d_winograd applies). Validated against the reference
-before timing. Run: ``python -m kernels.lab.winograd``.
+Everything runs through kernels.cpu.conv2d_forward / conv2d_backward at batch 64 on 2 chunks; the forward path is
+switched with kernels.shapes.WINOGRAD_MIN_CHANNELS (the threshold conv2d_winograd applies), the weight gradient
+with conv2d_winograd_dw. Validated against the reference before timing. Run: ``python -m kernels.lab.winograd``.
 
-Record (2-core dev machine, shared; ms per forward, best of 7):
-| conv (64 samples)  | im2col G=1/2/4      | Winograd G=1/2/4    |
-|--------------------|---------------------|---------------------|
-| 16->16 28x28       | 3.23 / 3.08 / 3.12  | 2.26 / 2.34 / 2.31  |
-| 32->32 14x14       | 2.40 / 2.50 / 2.81  | 1.88 / 1.82 / 1.70  |
-| 64->64 7x7         | 2.63 / 2.33 / 2.39  | 1.96 / 1.92 / 2.45  |
-| 32->64 16x16       | 4.93 / 4.72 / 4.54  | 3.36 / 3.42 / 3.50  |
-| 8->16 28x28        | 1.01 / 1.90 / 1.74  | 1.52 / 1.49 / 1.95  |  -> Winograd from 16 input channels
-| 6->16 14x14        | 0.33 / 0.29 / 0.30  | 0.67 / 0.78 / 0.73  |
-Per sample, 16->16 28x28: the 16 tile GEMMs (16x16x196) 17 us vs 98 us for the im2col GEMM (16x144x840).
-Transform variants that lost (us per sample, 2 samples per block):
-- output transform as one loop over a tile row reading the 16 M planes and writing both output rows: 27 (16->16
-  28x28), 84 (->64 16x16) vs 9 and 24 for the kept two-stage form (8 loops with 3-4 streams each, then the rows):
-  with ~20 pointers LLVM gives up the runtime alias checks and leaves the loop scalar;
-- input transform split into a row pass and a column pass (8 short loops per tile row): 45-50 vs 14-25 for one
-  loop; planes exactly C*T apart: 97 us (32x16x16) and 54 us (64x7x7) vs 18 and 10.5 with PLANE_PAD elements of
-  padding (planes a power of two bytes apart share L1 sets).
-Weight gradient by Winograd (tried, dropped): dU[xi] = Z[xi] V[xi]^T with Z = A dY A^T per output-gradient tile,
-dw = G^T dU G (2.4x fewer flops than the im2col GEMM, no im2col matrix; validated against the reference). dW-only
-backward at batch 64, ms, Winograd vs im2col: 16->16 28x28 2.50 vs 2.20 (G=1), 2.40 vs 2.31 (G=8); 32->32 14x14
-2.30 vs 2.01 (G=1), 1.66 vs 1.98 (G=16); 64->64 7x7 2.63 vs 2.36 (G=1), 1.94 vs 1.98 (G=28): at these channel
-counts the two transforms cost what the GEMM saves, and the per-block dU accumulation (16*O*C adds) needs large
-blocks. 32->64 16x16, per 32 samples on one thread: 5.14 (G=1), 3.75 (G=2), 3.65 (G=8) vs 4.1 ms for im2col +
-GEMM (the GEMM at 88 GFLOP/s).
+Forward record (2-core dev machine, shared, load ~1.1 from outside; ms per forward, best of 7):
+| conv (64 samples)  | im2col G=1/2/4      | F(4x4, 3x3) G=1/2/4 | F(2x2, 3x3) G=1/2/4 (previous session) |
+|--------------------|---------------------|---------------------|----------------------------------------|
+| 16->16 28x28       | 3.78 / 3.49 / 3.54  | 2.56 / 2.48 / 2.49  | 2.26 / 2.34 / 2.31 (im2col 3.23 / 3.08 / 3.12)
+| 32->32 14x14       | 2.78 / 2.75 / 2.65  | 2.02 / 1.97 / 2.10  | 1.88 / 1.82 / 1.70 (im2col 2.40 / 2.50 / 2.81)
+| 64->64 7x7         | 3.00 / 2.58 / 2.45  | 2.49 / 2.45 / 2.09  | 1.96 / 1.92 / 2.45 (im2col 2.63 / 2.33 / 2.39)
+| 32->64 16x16       | 4.88 / 4.91 / 7.96  | 3.95 / 3.94 / 3.84  | 3.36 / 3.42 / 3.50 (im2col 4.93 / 4.72 / 4.54)
+| 8->16 28x28        | 1.26 / 2.91 / 2.92  | 1.35 / 1.31 / 1.25  | 1.52 / 1.49 / 1.95 -> Winograd from 16 input channels
+| 6->16 14x14        | 0.35 / 0.32 / 0.34  | 0.70 / 0.67 / 0.64  | 0.67 / 0.78 / 0.73
+This run was ~20% slower across the board than the previous session's (compare the im2col columns); run back to
+back on the same layer, 32->64 16x16 F(4x4, 3x3) against F(2x2, 3x3) (commit 5e18b15): forward 2.56-3.25 vs
+3.60-4.41 ms, forward + backward 8.35-10.6 vs 11.5-14.6 ms (kernels/cpu/conv.py Conv2d, 3 rounds each).
+Per sample on one thread, F(4x4, 3x3), us (32->64 16x16 / 64->32 16x16, the forward and the dx of that layer):
+pad 2 / 4, gather of the 6x6 tiles 10.5 / 21, the two B^T passes 4.3 / 9.6, the 36 tile GEMMs 25 / 25 (95 GFLOP/s),
+output columns 3.4 / 1.6, output rows + bias + act 13.6 / 6.8.
+Transform variants that lost:
+- F(4x4, 3x3) input transform as one scalar loop per tile (36 outputs from 36 loads): 22.6 / 45 us vs 15 / 31 for
+  the gather + two vectorized B^T passes over whole planes; the gather through a view per plane: 40 / 82 us vs
+  18 / 21 with flat indices;
+- output rows through a helper call per output row: 39 us vs 13.6 for one loop nest; the last tile column of a
+  width that is not a multiple of 4 inside the same nest: 34 us (the loop over tiles is no longer unswitched on
+  the activation), so it has a nest of its own;
+- F(2x2, 3x3), previous session: the output transform as one loop over a tile row reading the 16 M planes: 27 /
+  84 us vs 9 / 24 for the two-stage form (with ~20 pointers LLVM gives up the runtime alias checks); its input
+  transform split into a row pass and a column pass per tile row: 45-50 vs 14-25 us; planes exactly C*T apart:
+  97 us (32x16x16) vs 18 with PLANE_PAD elements of padding (planes a power of two bytes apart share L1 sets).
+- blocks of a fixed number of tiles for Winograd layers (instead of the im2col-sized ones Conv2d picks: G = 1 at
+  these sizes): 32 / 64 / 128 / 256 tiles per block gave no gain for forward + backward at any ResNet-8 shape or
+  32->64 16x16 (medians within the noise, 128 and 256 slower at 7x7 and 16x16).
+
+Backward record (dx by Winograd, ms, blocks as Conv2d picks them; dw_record):
+| conv (64 samples)  | dw by taps | dw by Winograd |
+|--------------------|------------|----------------|
+| 16->16 28x28 (G=1) | 4.56       | 4.35           |
+| 32->32 14x14 (G=1) | 3.50       | 4.31           |
+| 64->64 7x7 (G=1)   | 5.64       | 5.46           |
+| 32->64 16x16 (G=1) | 10.20      | 7.46           |  -> Winograd dw when O > C (conv2d_winograd_dw)
+| 16->32 14x14 (G=2) | 2.73       | 3.21           |  (O > C but lost here: the rule is tuned on 32->64 16x16)
+With one block per chunk (G=32) Winograd dw won at 64->64 7x7 (4.15 vs 4.92 ms) but lost at 16->16 28x28 (8.42
+vs 6.52); a tap-by-tap dw with O > C lost to the im2col GEMM it replaced (32->64 16x16 dw-only 5.6 vs 4.4 ms), so
+it is Winograd there. F(2x2, 3x3) weight gradient (previous session, dropped): 32->64 16x16 per 32 samples on one
+thread 5.14 (G=1), 3.65 (G=8) vs 4.1 ms for im2col + GEMM; at O = C it lost at G=1.
 """
 
 import numpy as np
 
 import kernels
 import kernels.cpu.conv as cpu_conv
-from fastnn.layers.conv import Conv2d
 import kernels.shapes as shapes
+from fastnn.layers.conv import Conv2d
 from kernels.codes import ACT_RELU
 from kernels.lab.harness import best_ms
 from kernels.shapes import conv2d_workspace_shapes
