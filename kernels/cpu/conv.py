@@ -330,7 +330,7 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         fresh = conv2d_winograd(x.shape, w.shape, sh, sw)   # the forward left no im2col block in col
         args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks, group,
-                fresh, _dw_by_taps(x.shape[1], w.shape[0]))
+                fresh, ws_dxp if _dw_by_taps(x.shape[1], w.shape[0]) else None)
         run_chunks(_backward_wide_chunk, args, nchunks)
     else:
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
@@ -344,9 +344,11 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
 
 @jit
 def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph, pw, act, alpha, need_dx, nchunks,
-                         group, fresh, taps, t, sync):
+                         group, fresh, taps_xp, t, sync):
     """Chunk t of the stride-1 backward, per block: col (kept, or recomputed when the chunk has several blocks or
-    ``fresh``: the forward was Winograd), g, its dw/db partials, dcol and col2im (wide)."""
+    ``fresh``: the forward was Winograd), g, its dw/db partials, dcol and col2im (wide). ``taps_xp``: ws_dxp when
+    dw may be taken tap by tap (_dw_by_taps), else None -- numba then prunes that branch, and a model without such
+    layers (LeNet-5) does not compile it (~1 s of cold compile)."""
     release_workers(sync, t)
     n, o, oh, _ = y.shape
     kh, kw = w.shape[2], w.shape[3]
@@ -357,9 +359,8 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
     c, h, wd = x.shape[1], x.shape[2], x.shape[3]
     n0, n1 = chunk_span(n, nchunks, t)
     # the block's im2col matrix is not in the slot (several blocks per chunk, or a Winograd forward): rebuild
-    # it, or (``taps``: _dw_by_taps) read its rows in place (_accumulate_taps)
+    # it, or (taps_xp) read its rows in place (_accumulate_taps)
     recompute = fresh or n1 - n0 > group
-    by_taps = recompute and taps
     part, prod, dbp = _grad_slot(ws_dw, ckk, o, t)
     if n1 == n0:
         _clear_slot(part, dbp)
@@ -368,12 +369,12 @@ def _backward_wide_chunk(dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, ph,
         col_b, g_b = _block(col, ckk, t, group * per, m * per), _block(ws_g, o, t, group * per, m * per)
         for i in range(m):
             _act_grad(g_b, dy[a + i], y[a + i], i * per, row, act, alpha)
-            if by_taps:
-                pad_planes(ws_dxp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
-                _accumulate_taps(part, ws_dxp[t], g_b[:, i * per:(i + 1) * per], kh, kw, a == n0 and i == 0)
+            if taps_xp is not None and recompute:
+                pad_planes(taps_xp[t], x[a + i].reshape(c, h * wd), 0, wd, h, wd, ph, pw)
+                _accumulate_taps(part, taps_xp[t], g_b[:, i * per:(i + 1) * per], kh, kw, a == n0 and i == 0)
             elif recompute:
                 _im2col_wide_sample(col_b, i * per, ws_dxp[t], x[a + i], kh, kw, ph, pw, oh)
-        if by_taps:
+        if taps_xp is not None and recompute:
             _accumulate_db(dbp, g_b, a == n0)
         else:
             _accumulate_block(part, prod, dbp, col_b, g_b, a == n0)

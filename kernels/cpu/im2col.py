@@ -24,7 +24,8 @@ def _valid_range(j, sw, pw, w, ow):
 
 @jit
 def im2col_sample(col, col0, x, kh, kw, sh, sw, ph, pw, oh, ow):
-    """One sample x (C, H, W) into col[:, col0:col0 + OH*OW]."""
+    """One sample x (C, H, W) into col[:, col0:col0 + OH*OW]. Explicit loops: a slice assignment per output row
+    (``row[a:b] = 0``) made it 1.5-2.6x slower (short rows: 16x28x28 k3 s2 49.8 -> 18.8 us)."""
     c, h, w = x.shape
     for ci in range(c):
         for i in range(kh):
@@ -34,15 +35,18 @@ def im2col_sample(col, col0, x, kh, kw, sh, sw, ph, pw, oh, ow):
                 off = j - pw
                 for a in range(oh):
                     hh = a * sh - ph + i
-                    base = col0 + a * ow
+                    dst = row[col0 + a * ow:]
                     if hh < 0 or hh >= h:
-                        row[base:base + ow] = 0
+                        for q in range(ow):
+                            dst[q] = 0
                         continue
-                    row[base:base + q0] = 0
-                    row[base + q1:base + ow] = 0
+                    for q in range(q0):
+                        dst[q] = 0
+                    for q in range(q1, ow):
+                        dst[q] = 0
                     src = x[ci, hh]
                     for q in range(q0, q1):
-                        row[base + q] = src[q * sw + off]
+                        dst[q] = src[q * sw + off]
 
 
 @jit
