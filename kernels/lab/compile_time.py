@@ -23,8 +23,13 @@ only rows measured back to back compare; "base" = the commit before issue 6's ch
 | conv in cache-sized blocks + Winograd (more helpers; session 2 start: 19.7 s)  | 19.7 [0.9]  |             |
 | conv chunks on kernels/cpu/_threads.py run_chunks, no prange wrapper           | 11.6 [0.7]  | 19.7 [0.9]  |
 | linear and max-pool chunks on run_chunks too                                   | 9.3 [0.8]   |             |
+| session 4: wide backward's tap-by-tap branch pruned (None argument) when no    | 8.8-9.0     | 9.8-10.5    |
+|   layer takes it, linear db as an explicit sum (3 A/B pairs, load 1.2-1.4)    | [1.2-1.4]   | (5e18b15)   |
 
-Warm (same cache, second process): 1.3-1.7 s before and after. Tried and dropped: passing the im2col
+Warm (same cache, second process): 1.3-1.7 s before and after. A branch on an argument that is None in one
+call's types is pruned before typing (``if taps_xp is not None``): its callees are never compiled for that
+specialization -- how the wide backward keeps _accumulate_taps / gemm_into / pad_planes (1.1 s) off LeNet-5's path.
+Tried and dropped: passing the im2col
 helper as a dispatcher argument (compiles one layout only, but numba does not cache such functions).
 Where the rest goes (``numba:llvm_lock`` ~65% of compile): a prange kernel's body, with every helper it
 calls, is optimized and emitted by LLVM three times (gufunc, gufunc wrapper, caller), a helper a fourth
