@@ -60,8 +60,11 @@ class Matmul:
         self.y, self.dy = np.empty((N, 120), F32), _rand(rng, N, 120)
         self.dx, self.dw, self.db = np.empty((N, 400), F32), np.zeros((120, 400), F32), np.zeros(120, F32)
         self.ws_g, self.ws_dw = np.empty((N, 120), F32), np.empty(cpu.linear_workspace_shape(N, 400, 120, CHUNKS), F32)
-        self.time_linear_forward()
-        self.time_linear_backward()
+        self.wt, self.c = np.ascontiguousarray(self.w.T), np.zeros((N, 120), F32)
+        self.a3, self.b3, self.c3 = _rand(rng, N, 16, 16), _rand(rng, N, 16, 16), np.empty((N, 16, 16), F32)
+        for name in dir(self):
+            if name.startswith("time_"):
+                getattr(self, name)()
 
     def time_linear_forward(self):
         cpu.linear_forward(self.y, self.x, self.w, self.b, ACT_RELU, 0.0, CHUNKS)
@@ -69,6 +72,14 @@ class Matmul:
     def time_linear_backward(self):
         cpu.linear_backward(self.dx, self.dw, self.db, self.ws_g, self.ws_dw, self.dy, self.x, self.w, self.y,
                             ACT_RELU, 0.0, True, CHUNKS)
+
+    def time_gemm(self):
+        """c = 1.0 * x @ w.T + 0.5 * c at the same shape."""
+        cpu.gemm(self.c, self.x, self.wt, 1.0, 0.5)
+
+    def time_batched_gemm(self):
+        """64 products of 16x16 matrices."""
+        cpu.batched_gemm(self.c3, self.a3, self.b3)
 
 
 class Im2col:
@@ -182,14 +193,19 @@ class Loss:
         rng = np.random.default_rng(0)
         self.logits, self.labels = _rand(rng, N, 10), rng.integers(0, 10, N)
         self.losses, self.probs, self.dlogits = np.empty(N, F32), np.empty((N, 10), F32), np.empty((N, 10), F32)
+        self.count = np.zeros(1, np.int64)
         self.time_softmax_cross_entropy_forward()
         self.time_softmax_cross_entropy_backward()
+        self.time_accuracy_count()
 
     def time_softmax_cross_entropy_forward(self):
         cpu.softmax_cross_entropy_forward(self.losses, self.probs, self.logits, self.labels)
 
     def time_softmax_cross_entropy_backward(self):
         cpu.softmax_cross_entropy_backward(self.dlogits, self.probs, self.labels, 1.0 / N)
+
+    def time_accuracy_count(self):
+        cpu.accuracy_count(self.count, self.logits, self.labels)
 
 
 # Scalar arguments of the flat-buffer kernels (optimizers, reductions), by argument name (typical values).

@@ -164,3 +164,6 @@ class Dropout:
 
     def time_dropout2d_backward(self):
         cpu.dropout2d_backward(self.dx2, self.x2, self.mask2, 2.0)
+
+    def time_dropout_mask(self):
+        cpu.dropout_mask(self.mask, 0.5, 1234, 7)
