@@ -319,12 +319,12 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
                     need_dx, nchunks):
     """The layout's kernel (see conv2d_forward), then the serial reduction of the per-chunk partials."""
     ckk = w.size // w.shape[0]
+    winograd_dw = need_dx and conv2d_winograd_dw(x.shape, w.shape, sh, sw)
     if need_dx and conv2d_winograd_dx(x.shape, w.shape, sh, sw):
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
         o, c = w.shape[0], w.shape[1]
         filter_transform(ws_g[ws_g.size - 36 * o * c:].reshape(36, c, o), w, True)
-        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group,
-                conv2d_winograd_dw(x.shape, w.shape, sh, sw))
+        args = (dx, ws_dcol, ws_g, ws_dw, ws_dxp, dy, x, y, ph, pw, act, alpha, nchunks, group, winograd_dw)
         run_chunks(_backward_winograd_chunk, args, nchunks)
     elif sh == 1 and sw == 1:
         group = _per_block(col, ckk, y.shape[2] * ws_dxp.shape[3], nchunks)
@@ -336,7 +336,7 @@ def conv2d_backward(dx, dw, db, ws_dcol, ws_g, ws_dw, ws_dxp, dy, col, x, w, y, 
         group = _per_block(col, ckk, y.shape[2] * y.shape[3], nchunks)
         args = (dx, ws_dcol, ws_g, ws_dw, dy, col, x, w, y, sh, sw, ph, pw, act, alpha, need_dx, nchunks, group)
         run_chunks(_backward_strided_chunk, args, nchunks)
-    if need_dx and conv2d_winograd_dw(x.shape, w.shape, sh, sw):
+    if winograd_dw:
         _reduce_winograd_grads(dw, db, ws_dw, nchunks)
     else:
         _reduce_grads(dw, db, ws_dw, nchunks)

@@ -63,14 +63,19 @@ SHAPES = [(16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 16), (8, 16, 28), (6
 DW_SHAPES = [(16, 16, 28), (32, 32, 14), (64, 64, 7), (32, 64, 16), (16, 32, 14)]
 
 
+def _layer(rng: np.random.Generator, c: int, o: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """A batch-64 float32 input (64, C, H, H) and a 3x3 filter (O, C, 3, 3) scaled to keep outputs O(1)."""
+    x = rng.standard_normal((64, c, h, h)).astype(np.float32)
+    return x, (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+
+
 def forward_record() -> None:
     cpu, ref = kernels.get("cpu"), kernels.get("reference")
     rng = np.random.default_rng(0)
     threshold = shapes.WINOGRAD_MIN_CHANNELS
     try:
         for c, o, h in SHAPES:
-            x = rng.standard_normal((64, c, h, h)).astype(np.float32)
-            w = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+            x, w = _layer(rng, c, o, h)
             b = rng.standard_normal(o).astype(np.float32)
             expected = np.empty((64, o, h, h))
             ref.conv2d_forward(expected, None, None, None, x.astype(np.float64), w.astype(np.float64),
@@ -102,8 +107,7 @@ def dw_record() -> None:
     rule = shapes.conv2d_winograd_dw
     try:
         for c, o, h in DW_SHAPES:
-            x = rng.standard_normal((64, c, h, h)).astype(np.float32)
-            w = (rng.standard_normal((o, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+            x, w = _layer(rng, c, o, h)
             b = np.zeros(o, np.float32)
             y = np.empty((64, o, h, h), np.float32)
             ref.conv2d_forward(y, None, None, None, x, w, b, 1, 1, 1, 1, ACT_RELU, 0.0, 2)
